@@ -1,0 +1,245 @@
+//! berth: a runc-compatible OCI runtime. This binary only parses the
+//! command line and calls libberth.
+
+mod cli;
+mod log;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context};
+use clap::Parser;
+use cli::{Cli, Command, CreateArgs};
+use libberth::container::{self, CreateOptions, RunOptions};
+use libberth::state::Root;
+
+fn main() {
+    let args = cli::normalize(std::env::args());
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            // --help and usage errors print as clap formats them.
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let logger = match log::Logger::new(cli.log.as_deref(), &cli.log_format, cli.debug) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    match dispatch(&cli, &logger) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            logger.error(&message(&e));
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The error and its causes, each cause once: libberth's messages
+/// already embed their source, anyhow's context does not.
+fn message(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg = format!("{msg}: {c}");
+        }
+    }
+    msg
+}
+
+fn version() -> String {
+    format!(
+        "berth version {}\ncommit: {}\nspec: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("BERTH_COMMIT"),
+        libberth::OCI_VERSION
+    )
+}
+
+/// `--root`, or runc's default: /run/berth for root, else
+/// $XDG_RUNTIME_DIR/berth.
+fn state_root(cli: &Cli) -> anyhow::Result<(PathBuf, bool)> {
+    if let Some(r) = &cli.root {
+        let p = std::path::absolute(r).with_context(|| format!("invalid --root {r:?}"))?;
+        if p == Path::new("/") {
+            anyhow::bail!("--root must not be /");
+        }
+        return Ok((p, true));
+    }
+    if !nix::unistd::geteuid().is_root() {
+        if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
+            return Ok((PathBuf::from(x).join("berth"), false));
+        }
+    }
+    Ok((PathBuf::from("/run/berth"), false))
+}
+
+fn rootless(cli: &Cli) -> anyhow::Result<bool> {
+    match cli.rootless.as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        "auto" => Ok(!nix::unistd::geteuid().is_root()),
+        other => Err(anyhow!(
+            "invalid --rootless value {other:?}: expected true, false or auto"
+        )),
+    }
+}
+
+fn create_options(cli: &Cli, a: &CreateArgs) -> anyhow::Result<CreateOptions> {
+    Ok(CreateOptions {
+        id: a.id.clone(),
+        bundle: PathBuf::from(&a.bundle),
+        pid_file: a.pid_file.as_ref().map(PathBuf::from),
+        console_socket: a.console_socket.as_ref().map(PathBuf::from),
+        no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
+        preserve_fds: a.preserve_fds,
+        systemd_cgroup: cli.systemd_cgroup,
+        rootless: rootless(cli)?,
+    })
+}
+
+fn print(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("failed to write to stdout")
+}
+
+fn dispatch(cli: &Cli, log: &log::Logger) -> anyhow::Result<i32> {
+    if cli.version {
+        print(&version())?;
+        return Ok(0);
+    }
+    let Some(command) = &cli.command else {
+        use clap::CommandFactory;
+        Cli::command().print_help()?;
+        return Ok(0);
+    };
+    let (root_path, explicit_root) = state_root(cli)?;
+    let root = Root {
+        path: root_path.clone(),
+    };
+    match command {
+        Command::Spec { bundle } => {
+            let rootless = cli.rootless == "true";
+            let path = Path::new(bundle).join("config.json");
+            if path.exists() {
+                anyhow::bail!("File {} exists. Remove it first", path.display());
+            }
+            let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+            let text = libberth::spec_template::render(libberth::OCI_VERSION, rootless, v2);
+            std::fs::write(&path, text)
+                .with_context(|| format!("failed to write {}", path.display()))?;
+        }
+        Command::Create(a) => {
+            let opts = create_options(cli, a)?;
+            let root = Root::new(&root_path)?;
+            container::create(&root, &opts)?;
+        }
+        Command::Start { id } => container::start(&root, id)?,
+        Command::Run {
+            create,
+            detach,
+            keep,
+            no_subreaper,
+        } => {
+            let opts = RunOptions {
+                create: create_options(cli, create)?,
+                detach: *detach,
+                keep: *keep,
+                no_subreaper: *no_subreaper,
+            };
+            let root = Root::new(&root_path)?;
+            let (code, warnings) = container::run(&root, &opts)?;
+            for w in warnings {
+                log.warn(&w);
+            }
+            return Ok(code);
+        }
+        Command::State { id } => {
+            let v = container::state(&root, id)?;
+            print(&serde_json::to_string_pretty(&v)?)?;
+        }
+        Command::Kill { all, id, signal } => {
+            let sig = container::parse_signal(signal)?;
+            container::kill(&root, id, sig, *all)?;
+        }
+        Command::Delete { force, id } => {
+            for w in container::delete(&root, id, *force)? {
+                log.warn(&w);
+            }
+        }
+        Command::List { format, quiet } => {
+            if !root_path.exists() {
+                if explicit_root {
+                    anyhow::bail!("state root {} does not exist", root_path.display());
+                }
+                if format == "json" && !quiet {
+                    print("null\n")?;
+                }
+                return Ok(0);
+            }
+            let items = container::list(&root)?;
+            if *quiet {
+                let ids: String = items
+                    .iter()
+                    .map(|v| format!("{}\n", v["id"].as_str().unwrap_or("")))
+                    .collect();
+                print(&ids)?;
+            } else if format == "json" {
+                let text = if items.is_empty() {
+                    "null".to_owned()
+                } else {
+                    serde_json::to_string(&items)?
+                };
+                print(&format!("{text}\n"))?;
+            } else if format == "table" {
+                print(&table(&items))?;
+            } else {
+                anyhow::bail!("invalid format option {format:?}: expected table or json");
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// runc's `list` table: Go's tabwriter with minwidth 12 and padding 3.
+fn table(items: &[serde_json::Value]) -> String {
+    let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+        .map(str::to_owned)
+        .to_vec()];
+    for v in items {
+        let s = |k: &str| v[k].as_str().unwrap_or("").to_owned();
+        rows.push(vec![
+            s("id"),
+            v["pid"].to_string(),
+            s("status"),
+            s("bundle"),
+            s("created"),
+            s("owner"),
+        ]);
+    }
+    let cols = rows[0].len();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0).max(9) + 3)
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == cols {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}", w = widths[c]));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}

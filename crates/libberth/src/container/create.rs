@@ -1,0 +1,402 @@
+//! `create`: from a bundle to an init process blocked on `exec.fifo`, in
+//! its namespaces and cgroup, with nothing else left running.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use berth_cgroups::{FsManager, Layout, Manager};
+use oci_spec::runtime::LinuxNamespaceType;
+
+use crate::bundle::{hook_lists, validate_id, Bundle};
+use crate::init::{self, InitArgs};
+use crate::state::{self, Locked, Root, State, Status};
+use crate::sys::{self, Forked};
+use crate::{hooks, Error, Result};
+
+/// Options of `berth create` (and of the create half of `run`).
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// Container id.
+    pub id: String,
+    /// Bundle directory.
+    pub bundle: PathBuf,
+    /// `--pid-file`.
+    pub pid_file: Option<PathBuf>,
+    /// `--console-socket`.
+    pub console_socket: Option<PathBuf>,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--no-new-keyring`.
+    pub no_new_keyring: bool,
+    /// `--preserve-fds`.
+    pub preserve_fds: u32,
+    /// `--systemd-cgroup`.
+    pub systemd_cgroup: bool,
+    /// `--rootless`.
+    pub rootless: bool,
+}
+
+/// A created container whose init is a child of this process.
+pub struct Created {
+    /// Host pid of init.
+    pub pid: i32,
+    /// pidfd of init.
+    pub pidfd: OwnedFd,
+}
+
+/// Undoes a failed create: kills init, removes the cgroup and state.
+struct Cleanup<'a> {
+    child: Option<(i32, OwnedFd)>,
+    cgroup: Option<&'a FsManager>,
+    locked: Option<Locked>,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if let Some((pid, pidfd)) = self.child.take() {
+            let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.destroy();
+        }
+        if let Some(l) = self.locked.take() {
+            let _ = l.remove();
+        }
+    }
+}
+
+fn clone_flag(t: LinuxNamespaceType) -> i32 {
+    use LinuxNamespaceType as T;
+    match t {
+        T::Mount => libc::CLONE_NEWNS,
+        T::Cgroup => libc::CLONE_NEWCGROUP,
+        T::Uts => libc::CLONE_NEWUTS,
+        T::Ipc => libc::CLONE_NEWIPC,
+        T::User => libc::CLONE_NEWUSER,
+        T::Pid => libc::CLONE_NEWPID,
+        T::Network => libc::CLONE_NEWNET,
+        T::Time => libc::CLONE_NEWTIME,
+    }
+}
+
+fn open_ns(path: &Path) -> Result<OwnedFd> {
+    let f = std::fs::File::open(path).map_err(Error::io("open namespace", path))?;
+    Ok(OwnedFd::from(f))
+}
+
+/// Moves this process's children into the namespace at `fd` for
+/// `nstype` (pid and time namespaces apply to children only), and returns
+/// an fd to switch back with once init is cloned.
+fn enter_for_children(fd: &OwnedFd, nstype: i32, own: &str) -> Result<OwnedFd> {
+    let back = open_ns(Path::new(own))?;
+    sys::setns(fd.as_raw_fd(), nstype).map_err(Error::sys("join namespace for init", own))?;
+    Ok(back)
+}
+
+/// Runs `berth create`. On success init waits on `exec.fifo`, state.json
+/// and the pid file are written, and init is this process's child.
+pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
+    validate_id(&opts.id)?;
+    let bundle = Bundle::load(&opts.bundle)?;
+    let spec = &bundle.spec;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Init("process is missing".into()))?;
+    if opts.systemd_cgroup {
+        let reason = if Path::new("/run/systemd/system").exists() {
+            "the systemd driver is not supported yet".to_owned()
+        } else {
+            "systemd is not running on this host (no /run/systemd/system)".to_owned()
+        };
+        return Err(berth_cgroups::Error::Systemd(reason).into());
+    }
+    if process.terminal() == Some(true) && opts.console_socket.is_none() {
+        return Err(Error::Init(
+            "cannot allocate tty if berth will detach without setting console socket".into(),
+        ));
+    }
+    if process.terminal() != Some(true) && opts.console_socket.is_some() {
+        return Err(Error::Init(
+            "cannot use console socket if berth will not detach or allocate tty".into(),
+        ));
+    }
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::Init("linux is missing".into()))?;
+    let layout = Layout::detect()?;
+    let cgroup_path = berth_cgroups::resolve_path(
+        linux.cgroups_path().as_ref().and_then(|p| p.to_str()),
+        &opts.id,
+    )?;
+    let cgroup = FsManager::new(layout.clone(), &cgroup_path);
+
+    let locked = root.create(&opts.id)?;
+    let mut cleanup = Cleanup {
+        child: None,
+        cgroup: None,
+        locked: Some(locked),
+    };
+    let dir = cleanup
+        .locked
+        .as_ref()
+        .map(|l| l.dir.clone())
+        .unwrap_or_default();
+
+    let fifo_path = dir.join(state::EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .map_err(Error::sys("mkfifo", fifo_path.display()))?;
+    // mkfifo is subject to the umask; the container user must be able to write.
+    std::fs::set_permissions(
+        &fifo_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .map_err(Error::io("chmod", &fifo_path))?;
+    let fifo = OwnedFd::from(
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(&fifo_path)
+            .map_err(Error::io("open", &fifo_path))?,
+    );
+
+    cleanup.cgroup = Some(&cgroup);
+    cgroup.create()?;
+    if let Some(rules) = linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.devices().as_ref())
+    {
+        crate::devices::apply(
+            &layout,
+            &cgroup_path,
+            rules,
+            linux.devices().as_deref().unwrap_or_default(),
+        )?;
+    }
+
+    let console = match &opts.console_socket {
+        Some(p) => Some(crate::tty::connect_console_socket(p)?),
+        None => None,
+    };
+    let (parent_sock, child_sock) = nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::SeqPacket,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(Error::sys("create", "sync socketpair"))?;
+
+    // Namespaces: new ones come from the clone; joined ones are entered
+    // by init, except pid and time, which only apply to children and so
+    // are entered here around the clone.
+    let namespaces = linux.namespaces().as_deref().unwrap_or_default();
+    let mut clone_flags: u64 = 0;
+    let mut join: Vec<(i32, OwnedFd)> = Vec::new();
+    let mut restore: Vec<(i32, OwnedFd)> = Vec::new();
+    let mut new_cgroupns = false;
+    let mut new_time = false;
+    for ns in namespaces {
+        let flag = clone_flag(ns.typ());
+        match ns.path() {
+            None if flag == libc::CLONE_NEWCGROUP => new_cgroupns = true,
+            None if flag == libc::CLONE_NEWTIME => new_time = true,
+            None => clone_flags |= flag as u64,
+            Some(p) if flag == libc::CLONE_NEWPID => {
+                let fd = open_ns(p)?;
+                restore.push((flag, enter_for_children(&fd, flag, "/proc/self/ns/pid")?));
+            }
+            Some(p) if flag == libc::CLONE_NEWTIME => {
+                let fd = open_ns(p)?;
+                restore.push((flag, enter_for_children(&fd, flag, "/proc/self/ns/time")?));
+            }
+            Some(p) => join.push((flag, open_ns(p)?)),
+        }
+    }
+    let new_userns = clone_flags & libc::CLONE_NEWUSER as u64 != 0;
+    if new_time {
+        // A time namespace takes its offsets before its first process
+        // enters it (time_namespaces(7)): unshare here, write the offsets,
+        // and let init be born into it.
+        let back = open_ns(Path::new("/proc/self/ns/time"))?;
+        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
+            libc::CLONE_NEWTIME,
+        ))
+        .map_err(Error::sys("unshare", "time namespace"))?;
+        restore.push((libc::CLONE_NEWTIME, back));
+        let mut offsets = String::new();
+        for (clock, off) in linux.time_offsets().iter().flatten() {
+            offsets.push_str(&format!(
+                "{clock} {} {}\n",
+                off.secs().unwrap_or(0),
+                off.nanosecs().unwrap_or(0)
+            ));
+        }
+        if !offsets.is_empty() {
+            std::fs::write("/proc/self/timens_offsets", &offsets).map_err(|e| {
+                restore_namespaces(&restore);
+                Error::Init(format!(
+                    "failed to write linux.timeOffsets to /proc/self/timens_offsets: {e}"
+                ))
+            })?;
+        }
+    }
+
+    let mut st = State {
+        oci_version: crate::OCI_VERSION.to_owned(),
+        id: opts.id.clone(),
+        pid: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::rfc3339(std::time::SystemTime::now()),
+        annotations: spec.annotations().clone(),
+        init_start_time: 0,
+        cgroup_path: cgroup_path.clone(),
+        freezer_state: layout.v1("freezer").map(|h| {
+            h.mount_point
+                .join(cgroup_path.trim_start_matches('/'))
+                .join("freezer.state")
+        }),
+        systemd_cgroup: opts.systemd_cgroup,
+        rootless: opts.rootless,
+        own_pid_ns: namespaces
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none()),
+        hooks: spec.hooks().clone(),
+    };
+
+    let join_raw: Vec<(i32, RawFd)> = join.iter().map(|(t, fd)| (*t, fd.as_raw_fd())).collect();
+    let args = InitArgs {
+        bundle: &bundle,
+        state: &st,
+        sync: child_sock.as_raw_fd(),
+        lock: cleanup.locked.as_ref().map_or(-1, |l| l.lock_fd()),
+        fifo: fifo.as_raw_fd(),
+        console: console.as_ref().map(|c| c.as_raw_fd()),
+        join: &join_raw,
+        new_cgroupns,
+        new_userns,
+        no_pivot: opts.no_pivot,
+        new_keyring: !opts.no_new_keyring,
+        preserve_fds: opts.preserve_fds,
+        cgroups: &layout,
+        cgroup_path: &cgroup_path,
+    };
+    let forked = sys::clone3(clone_flags, None);
+    if !matches!(forked, Ok(Forked::Child)) {
+        // Only the parent goes back: init must stay where it was born.
+        restore_namespaces(&restore);
+    }
+    let (pid, pidfd) = match forked.map_err(Error::sys("clone", "container init"))? {
+        Forked::Child => init::run(&args),
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(child_sock);
+    drop(console);
+    let pidfd_dup = pidfd.try_clone().map_err(Error::io("dup", "pidfd"))?;
+    cleanup.child = Some((pid, pidfd_dup));
+    st.pid = pid;
+
+    cgroup.add_task(pid)?;
+    if new_userns {
+        write_id_maps(pid, linux)?;
+    }
+    let sync = parent_sock.as_raw_fd();
+    // If init already failed, its "E" message is still queued: read it.
+    let go = init::send(sync, format!("G{pid}").as_bytes());
+    loop {
+        let msg = init::recv(sync).map_err(Error::sys("receive from", "container init"))?;
+        if let (Err(e), None) = (go, msg.first()) {
+            return Err(Error::sys("send to", "container init")(e));
+        }
+        match msg.first() {
+            Some(b'H') => {
+                let json = st.oci_json(Status::Creating).to_string();
+                for (kind, list) in hook_lists(spec) {
+                    if kind == "prestart" || kind == "createRuntime" {
+                        hooks::run(kind, list, &json)?;
+                    }
+                }
+                init::send(sync, b"h").map_err(Error::sys("send to", "container init"))?;
+            }
+            Some(b'R') => break,
+            Some(b'E') => return Err(Error::Init(String::from_utf8_lossy(&msg[1..]).into_owned())),
+            _ => return Err(Error::Init(init_death(pid))),
+        }
+    }
+    st.init_start_time = match state::proc_status(pid) {
+        state::ProcStatus::Alive(t) => t,
+        state::ProcStatus::Dead => return Err(Error::Init(init_death(pid))),
+    };
+    let locked = cleanup
+        .locked
+        .as_ref()
+        .ok_or_else(|| Error::Init("state lost".into()))?;
+    locked.save(&st)?;
+    if let Some(p) = &opts.pid_file {
+        state::write_pid_file(p, pid)?;
+    }
+    // Success: disarm the cleanup; the lock is released on drop.
+    cleanup.child = None;
+    cleanup.cgroup = None;
+    drop(cleanup.locked.take());
+    Ok(Created { pid, pidfd })
+}
+
+fn restore_namespaces(restore: &[(i32, OwnedFd)]) {
+    for (t, fd) in restore.iter().rev() {
+        let _ = sys::setns(fd.as_raw_fd(), *t);
+    }
+}
+
+/// Describes how init died before reporting ready.
+fn init_death(pid: i32) -> String {
+    match nix::sys::wait::waitpid(
+        nix::unistd::Pid::from_raw(pid),
+        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+    ) {
+        Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => {
+            format!("container init exited with status {c} during setup")
+        }
+        Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => {
+            format!("container init was killed by {s} during setup")
+        }
+        _ => "container init exited during setup".to_owned(),
+    }
+}
+
+/// Writes `/proc/<pid>/{uid,gid}_map` for a new user namespace.
+fn write_id_maps(pid: i32, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let fmt = |maps: &[oci_spec::runtime::LinuxIdMapping]| {
+        maps.iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    let uids = linux.uid_mappings().as_deref().unwrap_or_default();
+    let gids = linux.gid_mappings().as_deref().unwrap_or_default();
+    if !nix::unistd::geteuid().is_root() {
+        let own = nix::unistd::geteuid().as_raw();
+        let single = uids.len() == 1
+            && uids[0].host_id() == own
+            && uids[0].size() == 1
+            && gids.len() == 1
+            && gids[0].size() == 1;
+        if !single {
+            return Err(Error::Unsupported(
+                "several uid/gid mapping ranges without root (newuidmap)".into(),
+            ));
+        }
+        let setgroups = format!("/proc/{pid}/setgroups");
+        std::fs::write(&setgroups, "deny").map_err(Error::io("write", &setgroups))?;
+    }
+    for (file, text) in [("uid_map", fmt(uids)), ("gid_map", fmt(gids))] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, &text)
+            .map_err(|e| Error::Init(format!("failed to write {path} ({:?}): {e}", text.trim())))?;
+    }
+    Ok(())
+}
+
+use std::os::unix::fs::OpenOptionsExt;

@@ -1,0 +1,66 @@
+//! `delete`: destroys a stopped container (or, with `--force`, any).
+
+use std::time::{Duration, Instant};
+
+use berth_cgroups::{FsManager, Layout, Manager};
+
+use crate::container::status_of;
+use crate::state::{proc_status, ProcStatus, Root, Status};
+use crate::{hooks, sys, Error, Result};
+
+/// Runs `berth delete [--force] <id>`. Returns warnings (poststop hook
+/// failures are warnings, per the spec).
+pub fn delete(root: &Root, id: &str, force: bool) -> Result<Vec<String>> {
+    let locked = match root.lock(id) {
+        Ok(l) => l,
+        Err(Error::NotExist(_)) if force => {
+            // A half-created container may have left a directory behind.
+            let dir = root.dir(id);
+            if crate::bundle::validate_id(id).is_ok() && dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
+            }
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e),
+    };
+    let st = locked.load(id)?;
+    let status = status_of(&locked, &st);
+    match status {
+        Status::Stopped | Status::Created => {}
+        s if !force => {
+            return Err(Error::BadStatus(format!(
+                "cannot delete container {id} that is not stopped: {s}"
+            )))
+        }
+        _ => {}
+    }
+    if status != Status::Stopped {
+        if let Ok(pidfd) = sys::pidfd_open(st.pid) {
+            if proc_status(st.pid) == ProcStatus::Alive(st.init_start_time) {
+                let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+                // Wait until init is gone or a zombie (its reaper is the caller).
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while matches!(proc_status(st.pid), ProcStatus::Alive(t) if t == st.init_start_time)
+                    && Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+    let cg = FsManager::new(Layout::detect()?, &st.cgroup_path);
+    // The freezer and its thaw are handled by destroy; SIGKILL reaches all.
+    cg.destroy()?;
+    let poststop = st.hooks.as_ref().and_then(|h| h.poststop().clone());
+    locked.remove()?;
+    let mut warnings = Vec::new();
+    if let Some(h) = poststop {
+        let json = st.oci_json(Status::Stopped).to_string();
+        for (i, hook) in h.iter().enumerate() {
+            if let Err(e) = hooks::run("poststop", std::slice::from_ref(hook), &json) {
+                warnings.push(e.to_string().replacen("#0", &format!("#{i}"), 1));
+            }
+        }
+    }
+    Ok(warnings)
+}

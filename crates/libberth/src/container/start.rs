@@ -1,0 +1,96 @@
+//! `start`: releases init from `exec.fifo`, then runs poststart hooks.
+
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+
+use crate::container::status_of;
+use crate::state::{self, Root, Status};
+use crate::{hooks, sys, Error, Result};
+
+/// Runs `berth start <id>`.
+pub fn start(root: &Root, id: &str) -> Result<()> {
+    let locked = root.lock(id)?;
+    let st = locked.load(id)?;
+    match status_of(&locked, &st) {
+        Status::Created => {}
+        Status::Stopped => {
+            return Err(Error::BadStatus(
+                "cannot start a container that has stopped".into(),
+            ))
+        }
+        Status::Running => {
+            return Err(Error::BadStatus(
+                "cannot start an already running container".into(),
+            ))
+        }
+        s => {
+            return Err(Error::BadStatus(format!(
+                "cannot start a container in the {s} state"
+            )))
+        }
+    }
+    let fifo_path = locked.dir.join(state::EXEC_FIFO);
+    let pidfd = sys::pidfd_open(st.pid).map_err(Error::sys(
+        "pidfd_open",
+        format!("container init {}", st.pid),
+    ))?;
+    // A non-blocking reader never waits for a writer; we then wait for
+    // either init's byte or init's death, whichever comes first.
+    let mut fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .map_err(Error::io("open", &fifo_path))?;
+    let mut fds = [
+        libc::pollfd {
+            fd: fifo.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: two valid pollfds.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if rc < 0 {
+            let e = nix::errno::Errno::last();
+            if e == nix::errno::Errno::EINTR {
+                continue;
+            }
+            return Err(Error::sys("poll", fifo_path.display())(e));
+        }
+        if fds[0].revents & libc::POLLIN != 0 {
+            let mut b = [0u8; 1];
+            match fifo.read(&mut b) {
+                Ok(1) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    return Err(Error::Io {
+                        op: "read",
+                        path: fifo_path,
+                        source: e,
+                    })
+                }
+            }
+        }
+        if fds[1].revents != 0 {
+            return Err(Error::Init("container init exited before start".into()));
+        }
+    }
+    std::fs::remove_file(&fifo_path).map_err(Error::io("remove", &fifo_path))?;
+    if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().clone()) {
+        let json = st.oci_json(Status::Running).to_string();
+        if let Err(e) = hooks::run("poststart", &h, &json) {
+            // The spec: a failed poststart hook fails start; runc kills the container.
+            let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+            return Err(e);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! The device cgroup: which device nodes the container may open, mknod,
+//! read or write. On v1 the rules are written to `devices.deny` and
+//! `devices.allow` in order; the default devices every container gets and
+//! `linux.devices` are allowed after the config's rules, as runc does.
+
+use std::path::Path;
+
+use berth_cgroups::Layout;
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
+
+use crate::{Error, Result};
+
+/// One rule in the kernel's `type major:minor access` form.
+fn rule(
+    typ: Option<LinuxDeviceType>,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> String {
+    let t = match typ {
+        None | Some(LinuxDeviceType::A) => "a",
+        Some(LinuxDeviceType::B) => "b",
+        Some(LinuxDeviceType::C | LinuxDeviceType::U) => "c",
+        Some(LinuxDeviceType::P) => "p",
+    };
+    let num = |n: Option<i64>| {
+        n.filter(|n| *n >= 0)
+            .map_or("*".to_owned(), |n| n.to_string())
+    };
+    if t == "a" && major.is_none() && minor.is_none() {
+        return "a".to_owned();
+    }
+    format!("{t} {}:{} {access}", num(major), num(minor))
+}
+
+/// The default devices (null, zero, full, random, urandom, tty) plus
+/// /dev/pts and /dev/ptmx, as runc allows them.
+const DEFAULT_ALLOW: &[&str] = &[
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+];
+
+/// Applies the device rules for the container's cgroup.
+pub fn apply(
+    layout: &Layout,
+    cgroup_path: &str,
+    rules: &[LinuxDeviceCgroup],
+    devices: &[LinuxDevice],
+) -> Result<()> {
+    let Some(h) = layout.v1("devices") else {
+        if rules.is_empty() {
+            return Ok(());
+        }
+        return Err(Error::Unsupported("linux.resources.devices on a host without the v1 devices controller (cgroup v2 eBPF device filter)".into()));
+    };
+    let dir = h.mount_point.join(cgroup_path.trim_start_matches('/'));
+    let write = |file: &str, value: &str| -> Result<()> {
+        let path = dir.join(file);
+        std::fs::write(&path, value).map_err(|e| {
+            Error::Init(format!(
+                "failed to write {value:?} to {}: {e}",
+                Path::new(&path).display()
+            ))
+        })
+    };
+    for (i, r) in rules.iter().enumerate() {
+        let access = r.access().as_deref().unwrap_or("rwm");
+        if access.is_empty() || !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
+            return Err(Error::Init(format!("linux.resources.devices[{i}].access: {access:?} must be a combination of r, w and m")));
+        }
+        let line = rule(r.typ(), r.major(), r.minor(), access);
+        write(
+            if r.allow() {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            },
+            &line,
+        )?;
+    }
+    for d in DEFAULT_ALLOW {
+        write("devices.allow", d)?;
+    }
+    for d in devices {
+        write(
+            "devices.allow",
+            &rule(Some(d.typ()), Some(d.major()), Some(d.minor()), "rwm"),
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_forms() {
+        assert_eq!(rule(None, None, None, "rwm"), "a");
+        assert_eq!(
+            rule(Some(LinuxDeviceType::C), Some(1), Some(3), "rw"),
+            "c 1:3 rw"
+        );
+        assert_eq!(
+            rule(Some(LinuxDeviceType::B), Some(8), None, "r"),
+            "b 8:* r"
+        );
+        assert_eq!(
+            rule(Some(LinuxDeviceType::U), Some(4), Some(-1), "m"),
+            "c 4:* m"
+        );
+    }
+}

@@ -1,0 +1,474 @@
+//! The container's init process, from the clone to the execve of the
+//! user's program. It runs in the cloned child of `berth create`, inside
+//! the new namespaces, and talks to the parent over a SOCK_SEQPACKET
+//! socket:
+//!
+//! ```text
+//! parent                                  init
+//!   clone3 ───────────────────────────────▶ waits for "G"
+//!   cgroup, uid/gid maps, "G<pid>" ───────▶ setns, cgroupns, mounts
+//!                                   ◀───── "H" (prestart/createRuntime hooks)
+//!   hooks, "h" ───────────────────────────▶ createContainer hooks, pivot_root,
+//!                                           console, sysctl, masks, user, caps
+//!                                   ◀───── "R" ready (or "E<message>")
+//!   pid file, state.json, exit              blocks on exec.fifo until `start`
+//! ```
+//!
+//! Only system calls happen here; the spec was read and checked by the
+//! parent before the clone.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::errno::Errno;
+use oci_spec::runtime::PosixRlimitType;
+
+use crate::bundle::Bundle;
+use crate::capabilities;
+use crate::rootfs::{self, RootfsContext};
+use crate::state::{State, Status};
+use crate::{hooks, sys, Error, Result};
+
+/// Everything init needs, prepared by the parent before the clone.
+pub struct InitArgs<'a> {
+    /// The validated bundle.
+    pub bundle: &'a Bundle,
+    /// The container state (pid filled in from the parent's "G" message).
+    pub state: &'a State,
+    /// init's end of the sync socket.
+    pub sync: RawFd,
+    /// The state-dir lock fd inherited from the parent, closed at once.
+    pub lock: RawFd,
+    /// `O_PATH` fd of `exec.fifo`.
+    pub fifo: RawFd,
+    /// The connected `--console-socket`, when the process has a terminal.
+    pub console: Option<RawFd>,
+    /// Namespaces to join: (CLONE_NEW* type, fd).
+    pub join: &'a [(i32, RawFd)],
+    /// Whether to unshare a cgroup namespace once in the cgroup.
+    pub new_cgroupns: bool,
+    /// Whether init is in a new user namespace.
+    pub new_userns: bool,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// Whether to join a fresh session keyring (not `--no-new-keyring`).
+    pub new_keyring: bool,
+    /// `--preserve-fds`: fds 3..3+N stay open in the container.
+    pub preserve_fds: u32,
+    /// Host cgroup hierarchies, for `cgroup` mounts.
+    pub cgroups: &'a berth_cgroups::Layout,
+    /// The container's cgroup path.
+    pub cgroup_path: &'a str,
+}
+
+/// Sends one message on a SEQPACKET socket.
+pub fn send(fd: RawFd, msg: &[u8]) -> std::result::Result<(), Errno> {
+    // SAFETY: msg is a valid buffer of the given length.
+    let n = unsafe { libc::send(fd, msg.as_ptr().cast(), msg.len(), libc::MSG_NOSIGNAL) };
+    Errno::result(n).map(drop)
+}
+
+/// Receives one message; an empty vector means the peer closed the socket.
+pub fn recv(fd: RawFd) -> std::result::Result<Vec<u8>, Errno> {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        // SAFETY: buf is a valid writable buffer of the given length.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        match Errno::result(n) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(n) => {
+                buf.truncate(n as usize);
+                return Ok(buf);
+            }
+        }
+    }
+}
+
+/// Runs init; never returns. Errors go to the parent as "E<message>".
+pub fn run(args: &InitArgs<'_>) -> ! {
+    let err = match setup(args) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = send(args.sync, format!("E{err}").as_bytes());
+    // SAFETY: _exit is always safe; no destructors must run in this copy
+    // of the parent's address space.
+    unsafe { libc::_exit(1) }
+}
+
+fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
+    // SAFETY: closing our copy of the parent's lock fd; nothing else uses it.
+    unsafe { libc::close(a.lock) };
+    // Die with the parent while it still manages setup.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    // No getppid() check: in a new pid namespace it is 0. If the parent
+    // died before PDEATHSIG was armed, the sync socket reads EOF below.
+    let go = recv(a.sync).map_err(Error::sys("receive from", "the runtime"))?;
+    let host_pid: i32 = match go.split_first() {
+        Some((b'G', pid)) => std::str::from_utf8(pid)
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0),
+        _ => {
+            return Err(Error::Init(
+                "runtime closed the sync socket during setup".into(),
+            ))
+        }
+    };
+    if a.new_userns {
+        // Become root of the new user namespace now that maps exist.
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+            .map_err(Error::sys("setresgid", "0 in the user namespace"))?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+            .map_err(Error::sys("setresuid", "0 in the user namespace"))?;
+    }
+    for (nstype, fd) in a.join {
+        sys::setns(*fd, *nstype).map_err(Error::sys("join namespace", ns_name(*nstype)))?;
+    }
+    if a.new_cgroupns {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .map_err(Error::sys("unshare", "cgroup namespace"))?;
+    }
+    if a.new_keyring {
+        join_session_keyring(&a.state.id)?;
+    }
+    let spec = &a.bundle.spec;
+    let mut state = a.state.clone();
+    state.pid = host_pid;
+    let creating = state.oci_json(Status::Creating).to_string();
+
+    let cx = RootfsContext {
+        spec,
+        rootfs: &a.bundle.rootfs,
+        bundle: &a.bundle.dir,
+        cgroup_path: a.cgroup_path,
+        cgroups: a.cgroups,
+        cgroupns: a.new_cgroupns || a.join.iter().any(|(t, _)| *t == libc::CLONE_NEWCGROUP),
+        userns: a.new_userns,
+    };
+    rootfs::prepare(&cx)?;
+    let hook_list = crate::bundle::hook_lists(spec);
+    let has = |k: &str| hook_list.iter().any(|(n, h)| *n == k && !h.is_empty());
+    if has("prestart") || has("createRuntime") {
+        send(a.sync, b"H").map_err(Error::sys("send to", "the runtime"))?;
+        match recv(a.sync)
+            .map_err(Error::sys("receive from", "the runtime"))?
+            .as_slice()
+        {
+            b"h" => {}
+            _ => return Err(Error::Init("runtime aborted during hooks".into())),
+        }
+    }
+    if let Some((_, h)) = hook_list.iter().find(|(n, _)| *n == "createContainer") {
+        hooks::run("createContainer", h, &creating)?;
+    }
+    rootfs::pivot(&a.bundle.rootfs, a.no_pivot)?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Init("process is missing".into()))?;
+    if let Some(sock) = a.console {
+        crate::tty::setup_console(sock, process.console_size().as_ref())?;
+    }
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).map_err(Error::sys("set hostname", h))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+        let c =
+            CString::new(d).map_err(|_| Error::Init(format!("domainname {d:?} contains NUL")))?;
+        // SAFETY: valid buffer and length.
+        Errno::result(unsafe { libc::setdomainname(c.as_ptr(), d.len()) })
+            .map_err(Error::sys("set domainname", d))?;
+    }
+    if let Some(linux) = spec.linux() {
+        let mut sysctls: Vec<_> = linux.sysctl().iter().flatten().collect();
+        sysctls.sort();
+        for (k, v) in sysctls {
+            let path = format!("/proc/sys/{}", k.replace('.', "/"));
+            std::fs::write(&path, v)
+                .map_err(|e| Error::Init(format!("failed to set sysctl {k}={v}: {path}: {e}")))?;
+        }
+    }
+    rootfs::mask_and_protect(spec)?;
+    if spec
+        .root()
+        .as_ref()
+        .is_some_and(|r| r.readonly() == Some(true))
+    {
+        rootfs::readonly_root()?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| Error::Init(format!("failed to set process.oomScoreAdj to {adj}: {e}")))?;
+    }
+    for r in process.rlimits().iter().flatten() {
+        let res = rlimit_resource(r.typ());
+        let lim = libc::rlimit {
+            rlim_cur: r.soft(),
+            rlim_max: r.hard(),
+        };
+        // SAFETY: valid rlimit struct.
+        if unsafe { libc::setrlimit(res, &lim) } != 0 {
+            return Err(Error::Init(format!(
+                "failed to set process.rlimits {} soft={} hard={}: {}",
+                r.typ(),
+                r.soft(),
+                r.hard(),
+                Errno::last()
+            )));
+        }
+    }
+
+    // User and capabilities (capabilities(7), "Effect of user ID changes").
+    let user = process.user();
+    let caps_plan = process
+        .capabilities()
+        .as_ref()
+        .map(capabilities::Plan::new)
+        .transpose()?;
+    let gids: Vec<nix::unistd::Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| (*g).into())
+        .collect();
+    nix::unistd::setgroups(&gids).map_err(Error::sys(
+        "setgroups",
+        format!("{:?}", user.additional_gids()),
+    ))?;
+    if let Some(p) = &caps_plan {
+        p.apply_bounding()?;
+    }
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    let (uid, gid) = (user.uid(), user.gid());
+    nix::unistd::setresgid(gid.into(), gid.into(), gid.into())
+        .map_err(Error::sys("setresgid", gid))?;
+    nix::unistd::setresuid(uid.into(), uid.into(), uid.into())
+        .map_err(Error::sys("setresuid", uid))?;
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    if let Some(p) = &caps_plan {
+        p.apply_rest()?;
+    }
+    let cwd = process.cwd();
+    if let Err(e) = nix::unistd::chdir(cwd) {
+        // runc creates a missing cwd; do it as the container user.
+        if e == Errno::ENOENT {
+            std::fs::create_dir_all(cwd).map_err(Error::io("create cwd", cwd))?;
+            nix::unistd::chdir(cwd).map_err(Error::sys("chdir", cwd.display()))?;
+        } else {
+            return Err(Error::sys("chdir", cwd.display())(e));
+        }
+    }
+    if let Some(mask) = user.umask() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
+    if process.no_new_privileges() == Some(true) {
+        // SAFETY: prctl with integer arguments.
+        Errno::result(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+            .map_err(Error::sys("set", "no_new_privs"))?;
+    }
+    let env: Vec<String> = process.env().clone().unwrap_or_default();
+    let args = process.args().as_deref().unwrap_or_default();
+    let program = lookup(&args[0], &env)?;
+    let argv = cstrings(args)?;
+    let envp = cstrings(&env)?;
+
+    // Setup is done: stay alive when `berth create` exits.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
+    sys::cloexec_from(3 + a.preserve_fds)
+        .map_err(Error::sys("mark close-on-exec", "inherited fds"))?;
+    set_cloexec(a.fifo);
+    send(a.sync, b"R").map_err(Error::sys("send to", "the runtime"))?;
+    // SAFETY: our end of the sync socket is no longer used.
+    unsafe { libc::close(a.sync) };
+
+    // Wait for `start`: the open blocks until it opens the fifo to read.
+    let fifo = format!("/proc/self/fd/{}", a.fifo);
+    let fifo_c = CString::new(fifo.clone()).map_err(|_| Error::Init("bad fifo path".into()))?;
+    // SAFETY: NUL-terminated path.
+    let w = unsafe { libc::open(fifo_c.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if w < 0 {
+        exit_with(&format!(
+            "failed to open exec fifo {fifo}: {}",
+            Errno::last()
+        ));
+    }
+    // SAFETY: w is the fd we just opened.
+    let w = unsafe { OwnedFd::from_raw_fd(w) };
+    // SAFETY: one byte from a static buffer.
+    if unsafe { libc::write(w.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
+        exit_with(&format!("failed to write exec fifo: {}", Errno::last()));
+    }
+    drop(w);
+    // SAFETY: closing our O_PATH copy of the fifo.
+    unsafe { libc::close(a.fifo) };
+    if let Some((_, h)) = hook_list.iter().find(|(n, _)| *n == "startContainer") {
+        if !h.is_empty() {
+            if let Err(e) = hooks::run(
+                "startContainer",
+                h,
+                &state.oci_json(Status::Created).to_string(),
+            ) {
+                exit_with(&e.to_string());
+            }
+        }
+    }
+    reset_signals();
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    // SAFETY: NUL-terminated arrays of NUL-terminated strings that outlive the call.
+    unsafe { libc::execve(program.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
+    exit_with(&format!(
+        "exec failed: {}: {}",
+        program.to_string_lossy(),
+        Errno::last()
+    ))
+}
+
+/// After `start` nobody listens on the sync socket: report on stderr, exit 255.
+fn exit_with(msg: &str) -> ! {
+    let line = format!("berth init: {msg}\n");
+    // SAFETY: valid buffer; fd 2 is the container's stderr.
+    unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+    // SAFETY: always safe.
+    unsafe { libc::_exit(255) }
+}
+
+fn set_cloexec(fd: RawFd) {
+    // SAFETY: fcntl on an fd; failure leaves it as it was.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+}
+
+/// Restores default dispositions and an empty mask: the Rust runtime
+/// ignores SIGPIPE, and an ignored signal stays ignored across execve.
+fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: setting SIG_DFL is valid for every catchable signal.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    // SAFETY: an empty set from sigemptyset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+fn cstrings(v: &[String]) -> Result<Vec<CString>> {
+    v.iter()
+        .map(|s| {
+            CString::new(s.as_bytes())
+                .map_err(|_| Error::Init(format!("{s:?} contains a NUL byte")))
+        })
+        .collect()
+}
+
+fn ns_name(t: i32) -> &'static str {
+    match t {
+        libc::CLONE_NEWNET => "net",
+        libc::CLONE_NEWIPC => "ipc",
+        libc::CLONE_NEWUTS => "uts",
+        libc::CLONE_NEWCGROUP => "cgroup",
+        libc::CLONE_NEWUSER => "user",
+        libc::CLONE_NEWNS => "mount",
+        libc::CLONE_NEWPID => "pid",
+        _ => "time",
+    }
+}
+
+fn is_executable(p: &Path) -> std::result::Result<(), Errno> {
+    let meta =
+        std::fs::metadata(p).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    if meta.is_dir() {
+        return Err(Errno::EISDIR);
+    }
+    let c = CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: NUL-terminated path.
+    Errno::result(unsafe { libc::access(c.as_ptr(), libc::X_OK) }).map(drop)
+}
+
+/// Resolves `process.args[0]` the way Go's exec.LookPath does, with the
+/// error texts callers match on (Docker maps them to exit codes 126/127).
+fn lookup(arg0: &str, env: &[String]) -> Result<CString> {
+    let to_c =
+        |p: &str| CString::new(p).map_err(|_| Error::Init(format!("{p:?} contains a NUL byte")));
+    if arg0.contains('/') {
+        return match is_executable(Path::new(arg0)) {
+            Ok(()) => to_c(arg0),
+            Err(Errno::ENOENT) => Err(Error::Init(format!(
+                "exec: {arg0:?}: stat {arg0}: no such file or directory"
+            ))),
+            Err(Errno::EACCES) => Err(Error::Init(format!("exec: {arg0:?}: permission denied"))),
+            Err(Errno::EISDIR) => Err(Error::Init(format!("exec: {arg0:?}: is a directory"))),
+            Err(e) => Err(Error::Init(format!("exec: {arg0:?}: {e}"))),
+        };
+    }
+    let path = env
+        .iter()
+        .find_map(|kv| kv.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = format!("{dir}/{arg0}");
+        if is_executable(Path::new(&candidate)).is_ok() {
+            return to_c(&candidate);
+        }
+    }
+    Err(Error::Init(format!(
+        "exec: {arg0:?}: executable file not found in $PATH"
+    )))
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+    use PosixRlimitType as R;
+    match t {
+        R::RlimitCpu => libc::RLIMIT_CPU,
+        R::RlimitFsize => libc::RLIMIT_FSIZE,
+        R::RlimitData => libc::RLIMIT_DATA,
+        R::RlimitStack => libc::RLIMIT_STACK,
+        R::RlimitCore => libc::RLIMIT_CORE,
+        R::RlimitRss => libc::RLIMIT_RSS,
+        R::RlimitNproc => libc::RLIMIT_NPROC,
+        R::RlimitNofile => libc::RLIMIT_NOFILE,
+        R::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        R::RlimitAs => libc::RLIMIT_AS,
+        R::RlimitLocks => libc::RLIMIT_LOCKS,
+        R::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        R::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        R::RlimitNice => libc::RLIMIT_NICE,
+        R::RlimitRtprio => libc::RLIMIT_RTPRIO,
+        R::RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}
+
+/// Joins a new session keyring named after the container, so containers
+/// do not share the host's keyring (keyrings(7)).
+fn join_session_keyring(id: &str) -> Result<()> {
+    let name =
+        CString::new(format!("_ses.{id}")).map_err(|_| Error::Init("bad keyring name".into()))?;
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl with a NUL-terminated name.
+    let rc = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if rc < 0 {
+        let e = Errno::last();
+        // Kernels without keyrings, or a user namespace that denies it.
+        if e != Errno::ENOSYS && e != Errno::EACCES && e != Errno::EDQUOT {
+            return Err(Error::sys("join session keyring", name.to_string_lossy())(
+                e,
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,285 @@
+//! Thin wrappers over the system calls libc and nix do not cover: clone3,
+//! pidfd, openat2 and mount_setattr. Every wrapper returns the errno; the
+//! callers name the object in their error.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Component, Path};
+
+use nix::errno::Errno;
+
+/// `struct clone_args` of clone3(2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// The result of [`clone3`] in the calling process.
+pub enum Forked {
+    /// In the parent: the child's pid and a pidfd for it.
+    Parent { pid: i32, pidfd: OwnedFd },
+    /// In the child.
+    Child,
+}
+
+/// clone3(2) without a new stack: the child continues here, like fork(2),
+/// with `flags` (namespaces) applied and SIGCHLD as exit signal.
+///
+/// The caller must be single-threaded: the child gets a copy of the address
+/// space, and locks held by other threads would stay locked in it.
+pub fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> Result<Forked, Errno> {
+    let mut pidfd: RawFd = -1;
+    let mut args = CloneArgs {
+        flags: flags | libc::CLONE_PIDFD as u64,
+        pidfd: std::ptr::addr_of_mut!(pidfd) as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(fd) = cgroup_fd {
+        args.flags |= 0x2_0000_0000; // CLONE_INTO_CGROUP
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: args is a valid clone_args of the size we pass; with stack 0
+    // the child runs on a copy of our stack, as after fork(2). The process
+    // is single-threaded (documented precondition).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            std::ptr::addr_of_mut!(args),
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match rc {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent {
+            pid: pid as i32,
+            // SAFETY: the kernel stored a new pidfd that we now own.
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        }),
+    }
+}
+
+/// pidfd_open(2).
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel returned a new fd that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// pidfd_send_signal(2): signals exactly the process the pidfd refers to,
+/// never a process that reused its pid.
+pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> Result<(), Errno> {
+    // SAFETY: a valid pidfd, a null siginfo and no flags.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            0usize,
+            0,
+        )
+    };
+    if rc < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// Waits up to `timeout_ms` (-1: forever) for a pidfd to become readable,
+/// i.e. for the process to exit. Returns whether it exited.
+pub fn pidfd_wait(pidfd: &OwnedFd, timeout_ms: i32) -> Result<bool, Errno> {
+    let mut p = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+        match rc {
+            -1 if Errno::last() == Errno::EINTR => continue,
+            -1 => return Err(Errno::last()),
+            n => return Ok(n > 0),
+        }
+    }
+}
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// openat2(2) of `path` with `root` as the root directory: `..` and
+/// absolute symlinks cannot leave it (the defence against symlink races on
+/// mount targets, CVE-2021-30465).
+pub fn open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> Result<OwnedFd, Errno> {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let c = CString::new(rel.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    loop {
+        // SAFETY: valid NUL-terminated path and open_how of the size passed.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: a new fd we own.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        }
+        match Errno::last() {
+            Errno::EAGAIN | Errno::EINTR => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+/// What [`mkdir_all_in_root`] should leave at the last component.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Leaf {
+    /// A directory.
+    Dir,
+    /// An empty regular file (a bind-mount target for a file).
+    File,
+}
+
+/// Creates `path` and its missing parents inside `root`, never following a
+/// symlink out of it, and returns an `O_PATH` fd of the result.
+pub fn mkdir_all_in_root(root: &OwnedFd, path: &Path, leaf: Leaf) -> Result<OwnedFd, Errno> {
+    if let Ok(fd) = open_in_root(root, path, libc::O_PATH) {
+        return Ok(fd);
+    }
+    let comps: Vec<_> = path
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
+    let mut cur = std::path::PathBuf::from("/");
+    for (i, c) in comps.iter().enumerate() {
+        let next = cur.join(c);
+        match open_in_root(root, &next, libc::O_PATH) {
+            Ok(_) => {}
+            Err(Errno::ENOENT) => {
+                let parent = open_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY)?;
+                let name =
+                    CString::new(c.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+                let last = i + 1 == comps.len();
+                // SAFETY: valid dirfd and NUL-terminated name; neither call
+                // follows a symlink in the last component.
+                let rc = unsafe {
+                    if last && leaf == Leaf::File {
+                        libc::mknodat(parent.as_raw_fd(), name.as_ptr(), libc::S_IFREG | 0o644, 0)
+                    } else {
+                        libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755)
+                    }
+                };
+                if rc != 0 && Errno::last() != Errno::EEXIST {
+                    return Err(Errno::last());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        cur = next;
+    }
+    open_in_root(root, path, libc::O_PATH)
+}
+
+/// The `/proc/self/fd/N` path of an fd, usable as a mount(2) target: the
+/// kernel resolves it to exactly the object the fd holds.
+pub fn fd_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// mount_setattr(2) with `AT_RECURSIVE` on the mount at `fd`.
+pub fn mount_setattr_recursive(fd: &OwnedFd, set: u64, clr: u64) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let empty = c"";
+    // SAFETY: valid fd, empty path with AT_EMPTY_PATH, attr of the size passed.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// setns(2) on an fd, for the namespace type `nstype` (a CLONE_NEW* flag).
+pub fn setns(fd: RawFd, nstype: i32) -> Result<(), Errno> {
+    // SAFETY: plain integer arguments.
+    Errno::result(unsafe { libc::setns(fd, nstype) }).map(drop)
+}
+
+/// close_range(2) with CLOSE_RANGE_CLOEXEC from `first`: every fd from there
+/// on is closed by the coming execve, whatever leaked into the process
+/// (the CVE-2024-21626 class of leaks).
+pub fn cloexec_from(first: u32) -> Result<(), Errno> {
+    // SAFETY: plain integer arguments.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
