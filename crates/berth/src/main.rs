@@ -31,6 +31,12 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let logger = std::sync::Arc::new(logger);
+    if cli.debug {
+        let sink = logger.clone();
+        libberth::trace::set_sink(move |m| sink.debug(m));
+        libberth::trace::phase(&format!("berth {}", args[1..].join(" ")));
+    }
     match dispatch(&cli, &logger) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

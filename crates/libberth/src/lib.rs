@@ -22,6 +22,7 @@ pub mod rootfs;
 pub mod spec_template;
 pub mod state;
 pub mod sys;
+pub mod trace;
 pub mod tty;
 
 pub use error::{Error, Result};

@@ -99,6 +99,7 @@ fn enter_for_children(fd: &OwnedFd, nstype: i32, own: &str) -> Result<OwnedFd> {
 pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     validate_id(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
+    crate::trace::phase("config.json loaded and validated");
     let spec = &bundle.spec;
     let process = spec
         .process()
@@ -164,6 +165,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
 
     cleanup.cgroup = Some(&cgroup);
     cgroup.create()?;
+    crate::trace::phase("cgroup created");
     if let Some(rules) = linux
         .resources()
         .as_ref()
@@ -294,6 +296,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop(child_sock);
+    crate::trace::phase("init cloned");
     drop(console);
     let pidfd_dup = pidfd.try_clone().map_err(Error::io("dup", "pidfd"))?;
     cleanup.child = Some((pid, pidfd_dup));
@@ -321,7 +324,10 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
                 }
                 init::send(sync, b"h").map_err(Error::sys("send to", "container init"))?;
             }
-            Some(b'R') => break,
+            Some(b'R') => {
+                crate::trace::phase("init ready: mounts, pivot_root, user and capabilities done");
+                break;
+            }
             Some(b'E') => return Err(Error::Init(String::from_utf8_lossy(&msg[1..]).into_owned())),
             _ => return Err(Error::Init(init_death(pid))),
         }
@@ -338,6 +344,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     if let Some(p) = &opts.pid_file {
         state::write_pid_file(p, pid)?;
     }
+    crate::trace::phase("state and pid file written");
     // Success: disarm the cleanup; the lock is released on drop.
     cleanup.child = None;
     cleanup.cgroup = None;

@@ -91,6 +91,7 @@ pub fn run(root: &Root, opts: &RunOptions) -> Result<(i32, Vec<String>)> {
         }
     };
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
+    crate::trace::phase("container exited");
     let warnings = if opts.keep {
         Vec::new()
     } else {
