@@ -273,7 +273,11 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         Errno::result(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
             .map_err(Error::sys("set", "no_new_privs"))?;
     }
-    let env: Vec<String> = process.env().clone().unwrap_or_default();
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|kv| kv.starts_with("HOME=")) {
+        // As runc: HOME from the container's /etc/passwd, else "/".
+        env.push(format!("HOME={}", home_of(uid)));
+    }
     let args = process.args().as_deref().unwrap_or_default();
     let program = lookup(&args[0], &env)?;
     let argv = cstrings(args)?;
@@ -302,13 +306,11 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     }
     // SAFETY: w is the fd we just opened.
     let w = unsafe { OwnedFd::from_raw_fd(w) };
-    // SAFETY: one byte from a static buffer.
-    if unsafe { libc::write(w.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
-        exit_with(&format!("failed to write exec fifo: {}", Errno::last()));
-    }
-    drop(w);
     // SAFETY: closing our O_PATH copy of the fifo.
     unsafe { libc::close(a.fifo) };
+    // `start` keeps reading until this end closes: "0" then EOF at the
+    // exec (the fd is close-on-exec) is success; "E<message>" is a failed
+    // startContainer hook or exec, which `start` reports.
     if let Some((_, h)) = hook_list.iter().find(|(n, _)| *n == "startContainer") {
         if !h.is_empty() {
             if let Err(e) = hooks::run(
@@ -316,9 +318,13 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
                 h,
                 &state.oci_json(Status::Created).to_string(),
             ) {
-                exit_with(&e.to_string());
+                fifo_fail(&w, &e.to_string());
             }
         }
+    }
+    // SAFETY: one byte from a static buffer.
+    if unsafe { libc::write(w.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
+        exit_with(&format!("failed to write exec fifo: {}", Errno::last()));
     }
     reset_signals();
     let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
@@ -327,11 +333,34 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     envp_p.push(std::ptr::null());
     // SAFETY: NUL-terminated arrays of NUL-terminated strings that outlive the call.
     unsafe { libc::execve(program.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
-    exit_with(&format!(
-        "exec failed: {}: {}",
-        program.to_string_lossy(),
-        Errno::last()
-    ))
+    let err = Errno::last();
+    fifo_fail(
+        &w,
+        &format!("exec failed: {}: {err}", program.to_string_lossy()),
+    )
+}
+
+/// Reports a failure after `start` began: to `start` through the fifo and
+/// to the container's stderr, then exits 255.
+fn fifo_fail(w: &OwnedFd, msg: &str) -> ! {
+    let m = format!("E{msg}");
+    // SAFETY: valid buffer; a short or failed write only loses the message.
+    unsafe { libc::write(w.as_raw_fd(), m.as_ptr().cast(), m.len()) };
+    exit_with(msg)
+}
+
+/// The home directory of `uid` in the container's /etc/passwd, or "/".
+fn home_of(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2].parse() == Ok(uid) && !f[5].is_empty())
+                    .then(|| f[5].to_owned())
+            })
+        })
+        .unwrap_or_else(|| "/".to_owned())
 }
 
 /// After `start` nobody listens on the sync socket: report on stderr, exit 255.

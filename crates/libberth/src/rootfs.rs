@@ -229,7 +229,10 @@ fn mount_one(cx: &RootfsContext<'_>, root: &OwnedFd, index: usize, m: &Mount) ->
         flags,
         data.as_deref(),
     )
-    .map_err(sys_err("mount", format!("{typ} ({what})")))?;
+    .map_err(sys_err(
+        "mount",
+        format!("{typ} ({what}, data {:?})", data.as_deref().unwrap_or("")),
+    ))?;
     let mounted = sys::open_in_root(root, dest, libc::O_PATH).map_err(sys_err("reopen", &what))?;
     finish_mount(&mounted, &opts, &what)
 }

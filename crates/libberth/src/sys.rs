@@ -178,10 +178,19 @@ pub enum Leaf {
 }
 
 /// Creates `path` and its missing parents inside `root`, never following a
-/// symlink out of it, and returns an `O_PATH` fd of the result.
+/// symlink out of it, and returns an `O_PATH` fd of the result. A dangling
+/// symlink on the way is followed inside the root and its target created
+/// there, as runc (filepath-securejoin) does.
 pub fn mkdir_all_in_root(root: &OwnedFd, path: &Path, leaf: Leaf) -> Result<OwnedFd, Errno> {
+    mkdir_all_depth(root, path, leaf, 0)
+}
+
+fn mkdir_all_depth(root: &OwnedFd, path: &Path, leaf: Leaf, depth: u32) -> Result<OwnedFd, Errno> {
     if let Ok(fd) = open_in_root(root, path, libc::O_PATH) {
         return Ok(fd);
+    }
+    if depth > 40 {
+        return Err(Errno::ELOOP);
     }
     let comps: Vec<_> = path
         .components()
@@ -206,8 +215,23 @@ pub fn mkdir_all_in_root(root: &OwnedFd, path: &Path, leaf: Leaf) -> Result<Owne
                         libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755)
                     }
                 };
-                if rc != 0 && Errno::last() != Errno::EEXIST {
-                    return Err(Errno::last());
+                if rc != 0 {
+                    if Errno::last() != Errno::EEXIST {
+                        return Err(Errno::last());
+                    }
+                    // Something is there but does not resolve: a dangling
+                    // symlink. Create its target, inside the root, instead.
+                    let target = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), name.as_c_str())?;
+                    let target = Path::new(&target);
+                    let mut redirected = if target.is_absolute() {
+                        target.to_path_buf()
+                    } else {
+                        cur.join(target)
+                    };
+                    for rest in &comps[i + 1..] {
+                        redirected.push(rest);
+                    }
+                    return mkdir_all_depth(root, &redirected, leaf, depth + 1);
                 }
             }
             Err(e) => return Err(e),

@@ -54,6 +54,10 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
             revents: 0,
         },
     ];
+    // Read until init closes its end (at the exec) or dies. A FIFO reports
+    // no hangup before its first writer came, so this cannot end early.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
     loop {
         // SAFETY: two valid pollfds.
         let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
@@ -64,12 +68,16 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
             }
             return Err(Error::sys("poll", fifo_path.display())(e));
         }
-        if fds[0].revents & libc::POLLIN != 0 {
-            let mut b = [0u8; 1];
-            match fifo.read(&mut b) {
-                Ok(1) => break,
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        let mut eof = false;
+        loop {
+            match fifo.read(&mut buf) {
+                Ok(0) => {
+                    eof = !got.is_empty();
+                    break;
+                }
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     return Err(Error::Io {
                         op: "read",
@@ -79,11 +87,17 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
                 }
             }
         }
-        if fds[1].revents != 0 {
-            return Err(Error::Init("container init exited before start".into()));
+        if eof || fds[1].revents != 0 {
+            break;
         }
     }
-    crate::trace::phase("init released from exec.fifo");
+    let text = String::from_utf8_lossy(&got);
+    if let Some(i) = text.find('E') {
+        return Err(Error::Init(text[i + 1..].to_owned()));
+    }
+    if !text.starts_with('0') {
+        return Err(Error::Init("container init exited before start".into()));
+    }
     std::fs::remove_file(&fifo_path).map_err(Error::io("remove", &fifo_path))?;
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().clone()) {
         let json = st.oci_json(Status::Running).to_string();

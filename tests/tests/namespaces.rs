@@ -1,0 +1,350 @@
+//! `linux.namespaces`: new, shared with the host, and joined by path.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use berth_e2e::{skip_unless_berth, unique_id, Bundle, Runtime, IDLE};
+
+/// `/proc/self/ns/<name>` names, with the config.json namespace type for each.
+const KINDS: [(&str, &str); 6] = [
+    ("pid", "pid"),
+    ("net", "network"),
+    ("ipc", "ipc"),
+    ("uts", "uts"),
+    ("mnt", "mount"),
+    ("cgroup", "cgroup"),
+];
+
+fn host_ns(name: &str) -> String {
+    fs::read_link(format!("/proc/self/ns/{name}"))
+        .expect("read host namespace link")
+        .display()
+        .to_string()
+}
+
+/// Runs a container and returns `name -> link` for every namespace it reports.
+fn container_ns(bundle: &mut Bundle) -> Vec<(String, String)> {
+    let names = ["pid", "net", "ipc", "uts", "mnt", "cgroup", "user", "time"];
+    let script: String = names
+        .iter()
+        .map(|n| format!("echo {n} $(readlink /proc/self/ns/{n}); "))
+        .collect();
+    bundle.sh(&script);
+    let out = Runtime::new().run(&unique_id("ns"), bundle);
+    out.ok();
+    out.stdout
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(name, link)| (name.to_string(), link.to_string()))
+        .collect()
+}
+
+fn link_of<'a>(links: &'a [(String, String)], name: &str) -> &'a str {
+    links
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, l)| l.as_str())
+        .unwrap_or_else(|| panic!("no {name} in {links:?}"))
+}
+
+#[test]
+fn requested_namespaces_are_new_and_others_shared() {
+    let mut bundle = Bundle::new();
+    for (_, kind) in KINDS {
+        bundle.namespace(kind, None);
+    }
+    let links = container_ns(&mut bundle);
+    for (name, _) in KINDS {
+        assert_ne!(
+            link_of(&links, name),
+            host_ns(name),
+            "{name} namespace is the host's"
+        );
+    }
+    for name in ["user", "time"] {
+        assert_eq!(
+            link_of(&links, name),
+            host_ns(name),
+            "{name} namespace not shared"
+        );
+    }
+}
+
+#[test]
+fn omitted_namespaces_are_the_hosts() {
+    let mut bundle = Bundle::new();
+    for kind in ["network", "ipc", "uts", "cgroup"] {
+        bundle.remove_namespace(kind);
+    }
+    // Setting a hostname without a private UTS namespace is an error (runc:
+    // "unable to set hostname without a private UTS namespace").
+    if let Some(config) = bundle.config_mut().as_object_mut() {
+        config.remove("hostname");
+    }
+    let links = container_ns(&mut bundle);
+    for name in ["net", "ipc", "uts", "cgroup"] {
+        assert_eq!(
+            link_of(&links, name),
+            host_ns(name),
+            "{name} namespace not shared"
+        );
+    }
+    assert_ne!(link_of(&links, "mnt"), host_ns("mnt"));
+}
+
+#[test]
+fn pid_namespace_sees_only_the_container() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new();
+    bundle.sh("echo $$; ls /proc | grep -E '^[0-9]+$' | wc -l");
+    let out = rt.run(&unique_id("pidns"), &bundle);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "1");
+    // sh, ls, grep and wc at most.
+    let count: u32 = lines[1].trim().parse().expect("count");
+    assert!(count <= 4, "{out}");
+}
+
+#[test]
+fn network_namespace_has_only_loopback() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new();
+    bundle.sh("ls /sys/class/net; sed 1,2d /proc/net/dev | cut -d: -f1 | tr -d ' '");
+    let out = rt.run(&unique_id("netns"), &bundle);
+    out.ok();
+    assert_eq!(out.stdout, "lo\nlo\n");
+}
+
+#[test]
+fn uts_namespace_hostname() {
+    let host_hostname = fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new();
+    bundle
+        .hostname("e2e-host")
+        .sh("hostname; cat /proc/sys/kernel/hostname");
+    let out = rt.run(&unique_id("uts"), &bundle);
+    out.ok();
+    assert_eq!(out.stdout, "e2e-host\ne2e-host\n");
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/hostname").ok(),
+        Some(host_hostname)
+    );
+}
+
+#[test]
+fn uts_namespace_domainname() {
+    // runtime-spec 1.1 `domainname`; runc 1.1.5 ignores it (supported from runc 1.2).
+    if skip_unless_berth("runc 1.1.5 ignores domainname") {
+        return;
+    }
+    let host_domain = fs::read_to_string("/proc/sys/kernel/domainname").expect("domainname");
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new();
+    bundle
+        .hostname("e2e-host")
+        .domainname("e2e.example")
+        .sh("cat /proc/sys/kernel/domainname");
+    let out = rt.run(&unique_id("domainname"), &bundle);
+    out.ok();
+    assert_eq!(out.stdout, "e2e.example\n");
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/domainname").ok(),
+        Some(host_domain)
+    );
+}
+
+#[test]
+fn ipc_namespace_is_private() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new();
+    // A fresh IPC namespace has no System V objects and its own mqueue.
+    bundle.sh("sed 1d /proc/sysvipc/shm | wc -l; readlink /proc/self/ns/ipc");
+    let out = rt.run(&unique_id("ipc"), &bundle);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0].trim(), "0", "{out}");
+    assert_ne!(lines[1], host_ns("ipc"));
+}
+
+#[test]
+fn cgroup_namespace_roots_the_container_cgroup() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new();
+    bundle.namespace("cgroup", None).sh("cat /proc/self/cgroup");
+    let out = rt.run(&unique_id("cgroupns"), &bundle);
+    out.ok();
+    // Inside its own cgroup namespace the container's cgroup is the root in every
+    // hierarchy it was placed in.
+    for line in out.stdout.lines() {
+        let path = line.splitn(3, ':').nth(2).unwrap_or_default();
+        assert_eq!(path, "/", "{line}\n{out}");
+    }
+}
+
+#[test]
+fn user_namespace_with_mappings() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new();
+    bundle
+        .user_namespace(100000, 65536)
+        .sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; \
+         stat -c '%u' /bin/busybox; readlink /proc/self/ns/user");
+    let out = rt.run(&unique_id("userns"), &bundle);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(map(lines[0]), ["0", "100000", "65536"], "{out}");
+    assert_eq!(map(lines[1]), ["0", "100000", "65536"], "{out}");
+    assert_eq!(lines[2..4], ["0", "0"], "{out}");
+    // Host root's files are not mapped: they show as the overflow uid.
+    assert_eq!(lines[4], "65534", "{out}");
+    assert_ne!(lines[5], host_ns("user"));
+}
+
+fn map(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+#[test]
+fn time_namespace_offsets() {
+    // runc 1.1.5 rejects the "time" namespace type (added in runc 1.2).
+    if skip_unless_berth("runc 1.1.5 has no time namespace support") {
+        return;
+    }
+    const OFFSET: f64 = 10.0 * 86400.0;
+    let uptime = || -> f64 {
+        let text = fs::read_to_string("/proc/uptime").expect("read /proc/uptime");
+        parse_uptime(&text)
+    };
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new();
+    bundle
+        .namespace("time", None)
+        .set(
+            "/linux/timeOffsets",
+            serde_json::json!({
+                "monotonic": {"secs": OFFSET as i64, "nanosecs": 0},
+                "boottime": {"secs": OFFSET as i64, "nanosecs": 0},
+            }),
+        )
+        .sh("cat /proc/uptime; readlink /proc/self/ns/time");
+    let before = uptime();
+    let out = rt.run(&unique_id("timens"), &bundle);
+    let after = uptime();
+    out.ok();
+    let mut lines = out.stdout.lines();
+    let inside = parse_uptime(lines.next().unwrap_or_default());
+    // /proc/uptime reads CLOCK_BOOTTIME, shifted by the boottime offset; bounds, not
+    // timing: the value was read between `before` and `after`.
+    assert!(
+        inside >= before + OFFSET - 0.01 && inside <= after + OFFSET + 0.01,
+        "uptime inside {inside}, host {before}..{after}, offset {OFFSET}"
+    );
+    assert_ne!(lines.next().unwrap_or_default(), host_ns("time"));
+}
+
+fn parse_uptime(text: &str) -> f64 {
+    text.split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("bad /proc/uptime {text:?}"))
+}
+
+/// A named network namespace made by `ip netns add`, deleted on drop.
+struct NetNs {
+    name: String,
+}
+
+impl NetNs {
+    fn new() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "berth-e2e-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let status = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .expect("run ip netns add");
+        assert!(status.success(), "ip netns add {name} failed");
+        NetNs { name }
+    }
+
+    fn path(&self) -> String {
+        format!("/run/netns/{}", self.name)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.name])
+            .status();
+    }
+}
+
+#[test]
+fn join_network_namespace_by_path() {
+    let netns = NetNs::new();
+    let inode = fs::metadata(netns.path()).expect("stat netns").ino();
+    // Give the namespace something to recognise it by.
+    let status = Command::new("ip")
+        .args(["-n", &netns.name, "link", "set", "lo", "up"])
+        .status()
+        .expect("ip link set lo up");
+    assert!(status.success());
+
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new();
+    bundle
+        .namespace("network", Some(&netns.path()))
+        .sh("readlink /proc/self/ns/net; cat /sys/class/net/lo/operstate");
+    let out = rt.run(&unique_id("join-netns"), &bundle);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], format!("net:[{inode}]"), "{out}");
+    assert_eq!(
+        lines[1], "unknown",
+        "lo should be up (operstate unknown) in {out}"
+    );
+}
+
+#[test]
+fn join_another_containers_namespaces() {
+    let rt = Runtime::new();
+    let first_id = unique_id("ns-owner");
+    let mut first = Bundle::new();
+    first.hostname("owner").sh(IDLE);
+    rt.run_detached(&first_id, &first).ok();
+    let pid = rt.wait_status(&first_id, "running")["pid"]
+        .as_i64()
+        .expect("pid");
+    let link = |name: &str| {
+        fs::read_link(format!("/proc/{pid}/ns/{name}"))
+            .expect("read container namespace")
+            .display()
+            .to_string()
+    };
+
+    let mut second = Bundle::new();
+    for (name, kind) in [("net", "network"), ("ipc", "ipc"), ("uts", "uts")] {
+        second.namespace(kind, Some(&format!("/proc/{pid}/ns/{name}")));
+    }
+    // The joined UTS namespace keeps the owner's hostname; setting one would change it.
+    if let Some(config) = second.config_mut().as_object_mut() {
+        config.remove("hostname");
+    }
+    second.sh(
+        "readlink /proc/self/ns/net; readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; \
+         hostname",
+    );
+    let out = rt.run(&unique_id("ns-joiner"), &second);
+    out.ok();
+    let expected = format!("{}\n{}\n{}\nowner\n", link("net"), link("ipc"), link("uts"));
+    assert_eq!(out.stdout, expected);
+    rt.delete_force(&first_id).ok();
+}
