@@ -102,6 +102,13 @@ pub fn run(args: &InitArgs<'_>) -> ! {
 fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     // SAFETY: closing our copy of the parent's lock fd; nothing else uses it.
     unsafe { libc::close(a.lock) };
+    // Until the execve this process is berth's code: keep its /proc files
+    // (exe, mem, fd) out of reach of anything in the container without
+    // CAP_SYS_PTRACE, so the host binary cannot be reopened and
+    // overwritten through /proc/<pid>/exe (CVE-2019-5736). execve of a
+    // normal program makes the process dumpable again.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     // Die with the parent while it still manages setup.
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };

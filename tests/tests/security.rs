@@ -1,0 +1,96 @@
+//! Each defence against a known runtime attack, tested by attempting the attack.
+//! (Leaked fds, CVE-2024-21626, are in process.rs; mount-target symlinks,
+//! CVE-2021-30465, in mounts.rs.)
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::process::Command;
+
+use berth_e2e::{unique_id, Bundle, Runtime};
+
+fn is_berth(rt: &Runtime) -> bool {
+    rt.bin().file_name().is_some_and(|n| n == "berth")
+}
+
+/// CVE-2019-5736: until the execve, init runs the runtime's own code, so
+/// `/proc/<init>/exe` is the host's runtime binary. A process without
+/// CAP_SYS_PTRACE (like a container process) must not be able to open it,
+/// or it could reopen it for writing once the runtime exits and replace the
+/// host binary.
+#[test]
+fn runtime_binary_unreachable_through_proc_exe() {
+    let rt = Runtime::new();
+    let id = unique_id("cve-2019-5736");
+    let mut bundle = Bundle::new();
+    bundle.args(&["true"]);
+    rt.create(&id, &bundle).ok();
+    let pid = rt.state(&id)["pid"].as_i64().expect("pid");
+    let exe = format!("/proc/{pid}/exe");
+    // Sanity: the created init really is the runtime binary right now.
+    let target = fs::read_link(&exe).expect("readlink as root");
+    if is_berth(&rt) {
+        assert_eq!(
+            target.file_name(),
+            rt.bin().file_name(),
+            "init should still be runtime code before start"
+        );
+    }
+    // The attacker: another process of the container: uid 0 with exactly the
+    // container's capabilities (the template's AUDIT_WRITE, KILL,
+    // NET_BIND_SERVICE), so only the dumpable flag stands in the way.
+    let attempt = Command::new("setpriv")
+        .args([
+            "--bounding-set=-all,+audit_write,+kill,+net_bind_service",
+            "--inh-caps=-all",
+            "--",
+            "head",
+            "-c",
+            "4",
+            &exe,
+        ])
+        .output()
+        .expect("run setpriv");
+    assert!(
+        !attempt.status.success(),
+        "a process with the container's privileges read the runtime binary through {exe}: {:?}",
+        String::from_utf8_lossy(&attempt.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&attempt.stderr).contains("Permission denied"),
+        "{}",
+        String::from_utf8_lossy(&attempt.stderr)
+    );
+    rt.delete_force(&id).ok();
+}
+
+/// CVE-2025-31133: masked files are covered by bind-mounting /dev/null. If
+/// /dev/null in the container is not the null device (a bind-mounted /dev
+/// from a volume holding a symlink or a regular file), masking would instead
+/// expose or redirect a write target. The runtime must refuse.
+#[test]
+fn fake_dev_null_is_refused_for_masking() {
+    let rt = Runtime::new();
+    let id = unique_id("cve-2025-31133");
+    let dev = tempfile::tempdir().expect("tempdir");
+    let victim = dev.path().join("victim");
+    fs::write(&victim, "host data\n").expect("write victim");
+    symlink(&victim, dev.path().join("null")).expect("symlink null");
+    let mut bundle = Bundle::new();
+    bundle
+        .remove_mount("/dev")
+        .bind(dev.path(), "/dev", &["rbind"])
+        .masked_path("/proc/kcore")
+        .args(&["cat", "/proc/kcore"]);
+    let before = rt.leaks(&id, &bundle);
+    let out = rt.run(&id, &bundle);
+    if is_berth(&rt) {
+        out.fails()
+            .stderr_mentions(&["/dev/null", "not the null device"]);
+        rt.assert_nothing_left(&id, &bundle, &before);
+    }
+    assert_eq!(
+        fs::read_to_string(&victim).expect("read victim"),
+        "host data\n"
+    );
+    rt.delete_force(&id);
+}
