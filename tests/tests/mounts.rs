@@ -335,3 +335,21 @@ fn bind_with_unknown_option_fails_at_create() {
         .stderr_mentions(&["bogus-flag"]);
     rt.assert_nothing_left(&id, &bundle, &before);
 }
+
+/// `--no-pivot` (for ramdisk roots where pivot_root(2) fails): the rootfs is
+/// moved onto / and chrooted into; the host's tree must still be out of sight.
+#[test]
+fn no_pivot_keeps_the_host_out_of_sight() {
+    let rt = Runtime::new();
+    let id = unique_id("no-pivot");
+    let mut bundle = Bundle::new();
+    fs::write(bundle.rootfs().join("marker"), "rootfs\n").expect("write marker");
+    bundle.sh("cat /marker; test -e /proc/1/root/bin/busybox && echo busybox; ls /work /root/.cargo 2>/dev/null || echo no-host");
+    let before = rt.leaks(&id, &bundle);
+    let out = rt
+        .with_bundle("run", &id, &bundle, &["--no-pivot"])
+        .output();
+    out.ok();
+    assert_eq!(out.stdout, "rootfs\nbusybox\nno-host\n", "{out}");
+    rt.assert_nothing_left(&id, &bundle, &before);
+}
