@@ -35,9 +35,10 @@ fn runtime_binary_unreachable_through_proc_exe() {
             "init should still be runtime code before start"
         );
     }
-    if target.to_string_lossy().contains("memfd:") {
-        // runc's defence: init runs from a sealed memfd copy of the binary,
-        // so reading /proc/<pid>/exe cannot reach the host file.
+    if !is_berth(&rt) {
+        // runc's defence is different: its init runs from a sealed memfd
+        // copy of the binary, so reading /proc/<pid>/exe succeeds but cannot
+        // reach the host file.
         rt.delete_force(&id).ok();
         return;
     }
