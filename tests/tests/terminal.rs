@@ -68,8 +68,8 @@ fn console_socket_receives_the_pty_master() {
     let (conn, _) = listener.accept().expect("accept");
     let (name, master) = recv_fd(&conn);
     assert!(!name.is_empty(), "the payload names the master");
-    // SAFETY: isatty on the fd we just received.
     assert_eq!(
+        // SAFETY: isatty on the fd we just received.
         unsafe { libc::isatty(master.as_raw_fd()) },
         1,
         "the fd is a tty"

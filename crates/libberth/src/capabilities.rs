@@ -85,9 +85,10 @@ impl Plan {
         caps::clear(None, CapSet::Ambient)
             .map_err(|e| Error::Init(format!("failed to clear ambient capabilities: {e}")))?;
         for cap in &self.ambient {
-            caps::raise(None, CapSet::Ambient, *cap).map_err(|e| {
-                Error::Init(format!("failed to raise ambient capability {cap}: {e}"))
-            })?;
+            // An ambient capability must also be permitted and inheritable;
+            // runc's own template lists ambient ones without inheritable,
+            // and runc only warns when raising fails. Do the same: skip.
+            let _ = caps::raise(None, CapSet::Ambient, *cap);
         }
         Ok(())
     }

@@ -48,7 +48,7 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
         Some(secs) => {
             let pidfd =
                 sys::pidfd_open(child.id() as i32).map_err(|e| format!("pidfd_open: {e}"))?;
-            let ms = i32::try_from(i64::from(secs).saturating_mul(1000)).unwrap_or(i32::MAX);
+            let ms = i32::try_from(secs.saturating_mul(1000)).unwrap_or(i32::MAX);
             sys::pidfd_wait(&pidfd, ms).map_err(|e| format!("poll: {e}"))?
         }
         None => true,

@@ -19,14 +19,10 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 use nix::errno::Errno;
-use oci_spec::runtime::PosixRlimitType;
 
 use crate::bundle::Bundle;
-use crate::capabilities;
 use crate::rootfs::{self, RootfsContext};
 use crate::state::{State, Status};
 use crate::{hooks, sys, Error, Result};
@@ -208,87 +204,7 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     {
         rootfs::readonly_root()?;
     }
-    if let Some(adj) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .map_err(|e| Error::Init(format!("failed to set process.oomScoreAdj to {adj}: {e}")))?;
-    }
-    for r in process.rlimits().iter().flatten() {
-        let res = rlimit_resource(r.typ());
-        let lim = libc::rlimit {
-            rlim_cur: r.soft(),
-            rlim_max: r.hard(),
-        };
-        // SAFETY: valid rlimit struct.
-        if unsafe { libc::setrlimit(res, &lim) } != 0 {
-            return Err(Error::Init(format!(
-                "failed to set process.rlimits {} soft={} hard={}: {}",
-                r.typ(),
-                r.soft(),
-                r.hard(),
-                Errno::last()
-            )));
-        }
-    }
-
-    // User and capabilities (capabilities(7), "Effect of user ID changes").
-    let user = process.user();
-    let caps_plan = process
-        .capabilities()
-        .as_ref()
-        .map(capabilities::Plan::new)
-        .transpose()?;
-    let gids: Vec<nix::unistd::Gid> = user
-        .additional_gids()
-        .iter()
-        .flatten()
-        .map(|g| (*g).into())
-        .collect();
-    nix::unistd::setgroups(&gids).map_err(Error::sys(
-        "setgroups",
-        format!("{:?}", user.additional_gids()),
-    ))?;
-    if let Some(p) = &caps_plan {
-        p.apply_bounding()?;
-    }
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
-    let (uid, gid) = (user.uid(), user.gid());
-    nix::unistd::setresgid(gid.into(), gid.into(), gid.into())
-        .map_err(Error::sys("setresgid", gid))?;
-    nix::unistd::setresuid(uid.into(), uid.into(), uid.into())
-        .map_err(Error::sys("setresuid", uid))?;
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
-    if let Some(p) = &caps_plan {
-        p.apply_rest()?;
-    }
-    let cwd = process.cwd();
-    if let Err(e) = nix::unistd::chdir(cwd) {
-        // runc creates a missing cwd; do it as the container user.
-        if e == Errno::ENOENT {
-            std::fs::create_dir_all(cwd).map_err(Error::io("create cwd", cwd))?;
-            nix::unistd::chdir(cwd).map_err(Error::sys("chdir", cwd.display()))?;
-        } else {
-            return Err(Error::sys("chdir", cwd.display())(e));
-        }
-    }
-    if let Some(mask) = user.umask() {
-        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
-    }
-    if process.no_new_privileges() == Some(true) {
-        // SAFETY: prctl with integer arguments.
-        Errno::result(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
-            .map_err(Error::sys("set", "no_new_privs"))?;
-    }
-    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    if !env.iter().any(|kv| kv.starts_with("HOME=")) {
-        // As runc: HOME from the container's /etc/passwd, else "/".
-        env.push(format!("HOME={}", home_of(uid)));
-    }
-    let args = process.args().as_deref().unwrap_or_default();
-    let program = lookup(&args[0], &env)?;
-    let argv = cstrings(args)?;
-    let envp = cstrings(&env)?;
+    let prepared = crate::process::prepare(process)?;
 
     // Setup is done: stay alive when `berth create` exits.
     // SAFETY: prctl with integer arguments.
@@ -333,17 +249,10 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     if unsafe { libc::write(w.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
         exit_with(&format!("failed to write exec fifo: {}", Errno::last()));
     }
-    reset_signals();
-    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
-    argv_p.push(std::ptr::null());
-    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
-    envp_p.push(std::ptr::null());
-    // SAFETY: NUL-terminated arrays of NUL-terminated strings that outlive the call.
-    unsafe { libc::execve(program.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
-    let err = Errno::last();
+    let err = prepared.exec();
     fifo_fail(
         &w,
-        &format!("exec failed: {}: {err}", program.to_string_lossy()),
+        &format!("exec failed: {}: {err}", prepared.program.to_string_lossy()),
     )
 }
 
@@ -354,20 +263,6 @@ fn fifo_fail(w: &OwnedFd, msg: &str) -> ! {
     // SAFETY: valid buffer; a short or failed write only loses the message.
     unsafe { libc::write(w.as_raw_fd(), m.as_ptr().cast(), m.len()) };
     exit_with(msg)
-}
-
-/// The home directory of `uid` in the container's /etc/passwd, or "/".
-fn home_of(uid: u32) -> String {
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|text| {
-            text.lines().find_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.len() >= 6 && f[2].parse() == Ok(uid) && !f[5].is_empty())
-                    .then(|| f[5].to_owned())
-            })
-        })
-        .unwrap_or_else(|| "/".to_owned())
 }
 
 /// After `start` nobody listens on the sync socket: report on stderr, exit 255.
@@ -384,33 +279,6 @@ fn set_cloexec(fd: RawFd) {
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
 }
 
-/// Restores default dispositions and an empty mask: the Rust runtime
-/// ignores SIGPIPE, and an ignored signal stays ignored across execve.
-fn reset_signals() {
-    for sig in 1..libc::SIGRTMAX() {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-            continue;
-        }
-        // SAFETY: setting SIG_DFL is valid for every catchable signal.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
-    }
-    // SAFETY: an empty set from sigemptyset.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    }
-}
-
-fn cstrings(v: &[String]) -> Result<Vec<CString>> {
-    v.iter()
-        .map(|s| {
-            CString::new(s.as_bytes())
-                .map_err(|_| Error::Init(format!("{s:?} contains a NUL byte")))
-        })
-        .collect()
-}
-
 fn ns_name(t: i32) -> &'static str {
     match t {
         libc::CLONE_NEWNET => "net",
@@ -421,71 +289,6 @@ fn ns_name(t: i32) -> &'static str {
         libc::CLONE_NEWNS => "mount",
         libc::CLONE_NEWPID => "pid",
         _ => "time",
-    }
-}
-
-fn is_executable(p: &Path) -> std::result::Result<(), Errno> {
-    let meta =
-        std::fs::metadata(p).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-    if meta.is_dir() {
-        return Err(Errno::EISDIR);
-    }
-    let c = CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: NUL-terminated path.
-    Errno::result(unsafe { libc::access(c.as_ptr(), libc::X_OK) }).map(drop)
-}
-
-/// Resolves `process.args[0]` the way Go's exec.LookPath does, with the
-/// error texts callers match on (Docker maps them to exit codes 126/127).
-fn lookup(arg0: &str, env: &[String]) -> Result<CString> {
-    let to_c =
-        |p: &str| CString::new(p).map_err(|_| Error::Init(format!("{p:?} contains a NUL byte")));
-    if arg0.contains('/') {
-        return match is_executable(Path::new(arg0)) {
-            Ok(()) => to_c(arg0),
-            Err(Errno::ENOENT) => Err(Error::Init(format!(
-                "exec: {arg0:?}: stat {arg0}: no such file or directory"
-            ))),
-            Err(Errno::EACCES) => Err(Error::Init(format!("exec: {arg0:?}: permission denied"))),
-            Err(Errno::EISDIR) => Err(Error::Init(format!("exec: {arg0:?}: is a directory"))),
-            Err(e) => Err(Error::Init(format!("exec: {arg0:?}: {e}"))),
-        };
-    }
-    let path = env
-        .iter()
-        .find_map(|kv| kv.strip_prefix("PATH="))
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    for dir in path.split(':') {
-        let dir = if dir.is_empty() { "." } else { dir };
-        let candidate = format!("{dir}/{arg0}");
-        if is_executable(Path::new(&candidate)).is_ok() {
-            return to_c(&candidate);
-        }
-    }
-    Err(Error::Init(format!(
-        "exec: {arg0:?}: executable file not found in $PATH"
-    )))
-}
-
-fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
-    use PosixRlimitType as R;
-    match t {
-        R::RlimitCpu => libc::RLIMIT_CPU,
-        R::RlimitFsize => libc::RLIMIT_FSIZE,
-        R::RlimitData => libc::RLIMIT_DATA,
-        R::RlimitStack => libc::RLIMIT_STACK,
-        R::RlimitCore => libc::RLIMIT_CORE,
-        R::RlimitRss => libc::RLIMIT_RSS,
-        R::RlimitNproc => libc::RLIMIT_NPROC,
-        R::RlimitNofile => libc::RLIMIT_NOFILE,
-        R::RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        R::RlimitAs => libc::RLIMIT_AS,
-        R::RlimitLocks => libc::RLIMIT_LOCKS,
-        R::RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        R::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        R::RlimitNice => libc::RLIMIT_NICE,
-        R::RlimitRtprio => libc::RLIMIT_RTPRIO,
-        R::RlimitRttime => libc::RLIMIT_RTTIME,
     }
 }
 

@@ -18,6 +18,7 @@ mod error;
 pub mod hooks;
 pub mod init;
 pub mod mount_options;
+pub mod process;
 pub mod rootfs;
 pub mod spec_template;
 pub mod state;

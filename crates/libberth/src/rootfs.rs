@@ -378,12 +378,6 @@ const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
 fn setup_dev(cx: &RootfsContext<'_>, root: &OwnedFd) -> Result<()> {
     let dev = sys::mkdir_all_in_root(root, Path::new("/dev"), Leaf::Dir)
         .map_err(sys_err("create", "/dev"))?;
-    let dev = sys::open_in_root(root, Path::new("/dev"), libc::O_PATH | libc::O_DIRECTORY)
-        .map_err(sys_err("open", "/dev"))
-        .map(|d| {
-            drop(dev);
-            d
-        })?;
     for (path, major, minor) in DEFAULT_DEVICES {
         make_device(
             cx,
@@ -467,12 +461,6 @@ fn make_device(
     let parent_path = path.parent().unwrap_or(Path::new("/"));
     let parent = sys::mkdir_all_in_root(root, parent_path, Leaf::Dir)
         .map_err(sys_err("create", parent_path.display()))?;
-    let parent = sys::open_in_root(root, parent_path, libc::O_PATH | libc::O_DIRECTORY)
-        .map_err(sys_err("open", parent_path.display()))
-        .map(|p| {
-            drop(parent);
-            p
-        })?;
     let name = CString::new(
         path.file_name()
             .map(|n| n.as_encoded_bytes())
