@@ -71,7 +71,9 @@ pub struct CreateArgs {
     pub id: String,
 }
 
+/// The subcommands; parsed once per process, so variant sizes do not matter.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Write a default config.json (runc's template) into a bundle
     Spec {
@@ -100,6 +102,78 @@ pub enum Command {
         /// Do not become a child subreaper
         #[arg(long = "no-subreaper", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
         no_subreaper: bool,
+    },
+    /// Run a new process inside a running container
+    #[command(
+        after_help = "Examples:\n  berth exec c1 ps\n  berth exec -t c1 sh\n  berth exec -d --pid-file p --process process.json c1"
+    )]
+    Exec {
+        /// Unix socket path to send the pty master to (with --tty)
+        #[arg(long = "console-socket", value_name = "PATH")]
+        console_socket: Option<String>,
+        /// Working directory inside the container
+        #[arg(long)]
+        cwd: Option<String>,
+        /// Set an environment variable (repeatable)
+        #[arg(short = 'e', long)]
+        env: Vec<String>,
+        /// Allocate a pseudo-TTY
+        #[arg(short = 't', long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
+        tty: bool,
+        /// uid[:gid] to run as
+        #[arg(short = 'u', long)]
+        user: Option<String>,
+        /// Additional gids (repeatable)
+        #[arg(short = 'g', long = "additional-gids")]
+        additional_gids: Vec<u32>,
+        /// Path to a process.json; other process flags are ignored
+        #[arg(short = 'p', long)]
+        process: Option<String>,
+        /// Return once the process has started
+        #[arg(short = 'd', long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
+        detach: bool,
+        /// Write the process's pid to this file
+        #[arg(long = "pid-file", value_name = "FILE")]
+        pid_file: Option<String>,
+        /// SELinux label for the process
+        #[arg(long = "process-label")]
+        process_label: Option<String>,
+        /// AppArmor profile for the process
+        #[arg(long)]
+        apparmor: Option<String>,
+        /// Set no_new_privs for the process
+        #[arg(long = "no-new-privs", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
+        no_new_privs: bool,
+        /// Add a capability (repeatable)
+        #[arg(short = 'c', long = "cap")]
+        cap: Vec<String>,
+        /// Pass N extra fds (3 .. 3+N-1)
+        #[arg(long = "preserve-fds", default_value_t = 0)]
+        preserve_fds: u32,
+        /// Run in this sub-cgroup of the container's cgroup
+        #[arg(long)]
+        cgroup: Vec<String>,
+        /// Allow exec in a paused container
+        #[arg(long = "ignore-paused", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
+        ignore_paused: bool,
+        /// Container id
+        id: String,
+        /// Command and arguments
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Print the OCI features document (what this runtime supports)
+    Features,
+    /// List the processes of a container
+    Ps {
+        /// Output format: table (runs ps) or json (a list of pids)
+        #[arg(short = 'f', long, default_value = "table")]
+        format: String,
+        /// Container id
+        id: String,
+        /// Arguments for ps (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
     },
     /// Print the state of a container as JSON
     State {
@@ -161,7 +235,31 @@ const LONG_FLAGS: &[&str] = &[
     "force",
     "format",
     "quiet",
+    "cwd",
+    "env",
+    "tty",
+    "user",
+    "additional-gids",
+    "process",
+    "process-label",
+    "apparmor",
+    "no-new-privs",
+    "cap",
+    "cgroup",
+    "ignore-paused",
 ];
+
+/// Whether a flag takes a separate value argument in `command`.
+fn takes_value(command: Option<&str>, flag: &str) -> bool {
+    match flag {
+        "--root" | "--log" | "--log-format" | "--bundle" | "--console-socket" | "--pid-file"
+        | "--preserve-fds" | "--format" | "--cwd" | "--env" | "--user" | "--additional-gids"
+        | "--process" | "--process-label" | "--apparmor" | "--cap" | "--cgroup" | "-b" | "-e"
+        | "-u" | "-g" | "-p" | "-c" => true,
+        "-f" => command != Some("delete"),
+        _ => false,
+    }
+}
 
 /// Commands whose flags end at their first positional argument.
 const STOP_AT_FIRST_ARG: &[&str] = &["kill", "exec", "ps"];
@@ -196,26 +294,8 @@ pub fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
                 arg = format!("-{arg}");
             }
         }
-        if let Some(name) = arg.strip_prefix("--") {
-            let takes_value = !name.contains('=')
-                && matches!(
-                    name,
-                    "root"
-                        | "log"
-                        | "log-format"
-                        | "bundle"
-                        | "console-socket"
-                        | "pid-file"
-                        | "preserve-fds"
-                        | "format"
-                );
-            expect_value = takes_value;
-            out.push(arg);
-            continue;
-        }
-        if arg.starts_with('-') && arg.len() == 2 {
-            expect_value =
-                matches!(arg.as_str(), "-b" | "-f") && command.as_deref() != Some("delete");
+        if arg.starts_with('-') && arg.len() > 1 {
+            expect_value = !arg.contains('=') && takes_value(command.as_deref(), &arg);
             out.push(arg);
             continue;
         }
@@ -264,6 +344,28 @@ mod tests {
         assert_eq!(
             n(&["berth", "kill", "--all", "c1", "9"]),
             ["berth", "kill", "--all", "c1", "--", "9"]
+        );
+    }
+
+    #[test]
+    fn exec_stops_at_id() {
+        assert_eq!(
+            n(&["berth", "exec", "-e", "A=1", "--cwd", "/x", "c1", "sh", "-c", "ls -l"]),
+            ["berth", "exec", "-e", "A=1", "--cwd", "/x", "c1", "--", "sh", "-c", "ls -l"]
+        );
+        let c = Cli::try_parse_from(n(&[
+            "berth",
+            "exec",
+            "-t",
+            "-u",
+            "1000:1000",
+            "c1",
+            "ls",
+            "-la",
+        ]))
+        .unwrap();
+        assert!(
+            matches!(c.command, Some(Command::Exec { tty: true, ref command, .. }) if command == &["ls", "-la"])
         );
     }
 

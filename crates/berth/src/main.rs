@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context};
 use clap::Parser;
 use cli::{Cli, Command, CreateArgs};
-use libberth::container::{self, CreateOptions, RunOptions};
+use libberth::container::{self, CreateOptions, ExecOptions, RunOptions};
 use libberth::state::Root;
 
 fn main() {
@@ -41,9 +41,62 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             logger.error(&message(&e));
-            std::process::exit(1);
+            let code = e.downcast_ref::<Exit>().map_or(1, |x| x.0);
+            std::process::exit(code);
         }
     }
+}
+
+/// An error that exits with a specific code (exec: 255).
+#[derive(Debug)]
+struct Exit(i32, anyhow::Error);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.1)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// `ps --format table`: the host's `ps` output filtered to the container's
+/// pids (runc's behaviour, PID column found from the header).
+fn ps_table(pids: &[i32], args: &[String]) -> anyhow::Result<String> {
+    let args: Vec<String> = if args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        args.to_vec()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .context("failed to run ps")?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("");
+    let col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| anyhow!("ps output has no PID column: {header}"))?;
+    let mut table = format!("{header}\n");
+    for l in lines {
+        if l.split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok())
+            .is_some_and(|p| pids.contains(&p))
+        {
+            table.push_str(l);
+            table.push('\n');
+        }
+    }
+    Ok(table)
 }
 
 /// The error and its causes, each cause once: libberth's messages
@@ -108,6 +161,7 @@ fn create_options(cli: &Cli, a: &CreateArgs) -> anyhow::Result<CreateOptions> {
         preserve_fds: a.preserve_fds,
         systemd_cgroup: cli.systemd_cgroup,
         rootless: rootless(cli)?,
+        attach_tty: false,
     })
 }
 
@@ -168,6 +222,70 @@ fn dispatch(cli: &Cli, log: &log::Logger) -> anyhow::Result<i32> {
                 log.warn(&w);
             }
             return Ok(code);
+        }
+        Command::Exec {
+            console_socket,
+            cwd,
+            env,
+            tty,
+            user,
+            additional_gids,
+            process,
+            detach,
+            pid_file,
+            process_label,
+            apparmor,
+            no_new_privs,
+            cap,
+            preserve_fds,
+            cgroup,
+            ignore_paused,
+            id,
+            command,
+        } => {
+            let opts = ExecOptions {
+                id: id.clone(),
+                process: process.as_ref().map(PathBuf::from),
+                args: command.clone(),
+                tty: *tty,
+                console_socket: console_socket.as_ref().map(PathBuf::from),
+                detach: *detach,
+                pid_file: pid_file.as_ref().map(PathBuf::from),
+                cwd: cwd.clone(),
+                env: env.clone(),
+                user: user.clone(),
+                additional_gids: additional_gids.clone(),
+                caps: cap.clone(),
+                no_new_privs: *no_new_privs,
+                apparmor: apparmor.clone(),
+                process_label: process_label.clone(),
+                preserve_fds: *preserve_fds,
+                cgroup: cgroup.clone(),
+                ignore_paused: *ignore_paused,
+            };
+            // runc: a failed exec exits 255, else the process's status.
+            return container::exec(&root, &opts)
+                .map_err(|e| Exit(255, anyhow!("exec failed: {e}")).into());
+        }
+        Command::Features => {
+            let mut out = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+            serde::Serialize::serialize(&libberth::features::features(), &mut ser)?;
+            out.push(b'\n');
+            print(&String::from_utf8_lossy(&out))?;
+        }
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => {
+            let pids = container::pids(&root, id)?;
+            match format.as_str() {
+                "json" => print(&format!("{}\n", serde_json::to_string(&pids)?))?,
+                "table" => print(&ps_table(&pids, ps_args)?)?,
+                other => anyhow::bail!("invalid format option {other:?}: expected table or json"),
+            }
         }
         Command::State { id } => {
             let v = container::state(&root, id)?;

@@ -23,6 +23,9 @@ pub struct Bundle {
     pub spec: Spec,
     /// The root filesystem, absolute.
     pub rootfs: PathBuf,
+    /// config.json as read, saved with the state so later commands (exec)
+    /// see the config of create time, not a later edit.
+    pub raw: Vec<u8>,
 }
 
 /// Checks a container id: `[A-Za-z0-9_+.-]+`, not `.` or `..`, as runc.
@@ -67,6 +70,7 @@ impl Bundle {
             config_path,
             spec,
             rootfs,
+            raw: bytes,
         };
         bundle.validate()?;
         Ok(bundle)

@@ -175,7 +175,7 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         .as_ref()
         .ok_or_else(|| Error::Init("process is missing".into()))?;
     if let Some(sock) = a.console {
-        crate::tty::setup_console(sock, process.console_size().as_ref())?;
+        crate::tty::setup_console(sock, process.console_size().as_ref(), true)?;
     }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).map_err(Error::sys("set hostname", h))?;

@@ -15,6 +15,8 @@ pub mod capabilities;
 pub mod container;
 pub mod devices;
 mod error;
+pub mod features;
+pub mod foreground;
 pub mod hooks;
 pub mod init;
 pub mod mount_options;

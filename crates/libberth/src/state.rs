@@ -16,6 +16,8 @@ use crate::{Error, Result};
 /// The file init blocks on until `start` opens it.
 pub const EXEC_FIFO: &str = "exec.fifo";
 const STATE_FILE: &str = "state.json";
+/// The config.json of create time, kept for `exec`.
+pub const CONFIG_FILE: &str = "config.json";
 
 /// Lifecycle status as runc reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,7 +21,11 @@ pub fn send_fd(sock: RawFd, name: &str, fd: RawFd) -> std::result::Result<(), Er
 /// In init, after pivot_root: opens a pty on the container's devpts,
 /// sends the master to the console socket, makes the peer the controlling
 /// terminal on fds 0-2 and bind-mounts it on /dev/console.
-pub fn setup_console(sock: RawFd, size: Option<&oci_spec::runtime::Box>) -> Result<()> {
+pub fn setup_console(
+    sock: RawFd,
+    size: Option<&oci_spec::runtime::Box>,
+    bind_console: bool,
+) -> Result<()> {
     let ptmx = c"/dev/pts/ptmx";
     // SAFETY: NUL-terminated path.
     let master = unsafe {
@@ -73,19 +77,22 @@ pub fn setup_console(sock: RawFd, size: Option<&oci_spec::runtime::Box>) -> Resu
     drop(master);
     // SAFETY: closing the console socket, which init no longer needs.
     unsafe { libc::close(sock) };
-    let console = std::path::Path::new("/dev/console");
-    if !console.exists() {
-        std::fs::File::create(console).map_err(Error::io("create", console))?;
-    }
     let pts = format!("/dev/pts/{n}");
-    mount(
-        Some(pts.as_str()),
-        "/dev/console",
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(Error::sys("bind mount console", &pts))?;
+    // init's terminal is also the container's /dev/console.
+    if bind_console {
+        let console = std::path::Path::new("/dev/console");
+        if !console.exists() {
+            std::fs::File::create(console).map_err(Error::io("create", console))?;
+        }
+        mount(
+            Some(pts.as_str()),
+            "/dev/console",
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(Error::sys("bind mount console", &pts))?;
+    }
     nix::unistd::setsid().map_err(Error::sys("setsid", "init"))?;
     // SAFETY: TIOCSCTTY with 0 on our own pty peer.
     Errno::result(unsafe { libc::ioctl(peer.as_raw_fd(), libc::TIOCSCTTY, 0) })
@@ -101,4 +108,30 @@ pub fn setup_console(sock: RawFd, size: Option<&oci_spec::runtime::Box>) -> Resu
 pub fn connect_console_socket(path: &std::path::Path) -> Result<std::os::unix::net::UnixStream> {
     std::os::unix::net::UnixStream::connect(path)
         .map_err(Error::io("connect to console socket", path))
+}
+
+/// Receives one fd sent with [`send_fd`].
+pub fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
+    let mut data = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut data)];
+    let mut space = nix::cmsg_space!(RawFd);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(Error::sys("receive pty master from", "container init"))?;
+    for c in msg
+        .cmsgs()
+        .map_err(Error::sys("read control message from", "container init"))?
+    {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                // SAFETY: the kernel installed this fd for us.
+                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err(Error::Init("container init sent no pty master".into()))
 }

@@ -34,6 +34,9 @@ pub struct CreateOptions {
     pub systemd_cgroup: bool,
     /// `--rootless`.
     pub rootless: bool,
+    /// With `process.terminal` and no console socket: hand the pty master
+    /// back to this process (foreground `run` attaches the caller's tty).
+    pub attach_tty: bool,
 }
 
 /// A created container whose init is a child of this process.
@@ -42,6 +45,8 @@ pub struct Created {
     pub pid: i32,
     /// pidfd of init.
     pub pidfd: OwnedFd,
+    /// The pty master, when [`CreateOptions::attach_tty`] applied.
+    pub pty: Option<OwnedFd>,
 }
 
 /// Undoes a failed create: kills init, removes the cgroup and state.
@@ -113,7 +118,9 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         };
         return Err(berth_cgroups::Error::Systemd(reason).into());
     }
-    if process.terminal() == Some(true) && opts.console_socket.is_none() {
+    let attach =
+        opts.attach_tty && process.terminal() == Some(true) && opts.console_socket.is_none();
+    if process.terminal() == Some(true) && opts.console_socket.is_none() && !attach {
         return Err(Error::Init(
             "cannot allocate tty if berth will detach without setting console socket".into(),
         ));
@@ -179,8 +186,20 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         )?;
     }
 
-    let console = match &opts.console_socket {
-        Some(p) => Some(crate::tty::connect_console_socket(p)?),
+    let mut pty_socket = None;
+    let console: Option<OwnedFd> = match &opts.console_socket {
+        Some(p) => Some(crate::tty::connect_console_socket(p)?.into()),
+        None if attach => {
+            let (ours, theirs) = nix::sys::socket::socketpair(
+                nix::sys::socket::AddressFamily::Unix,
+                nix::sys::socket::SockType::Stream,
+                None,
+                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(Error::sys("create", "pty socketpair"))?;
+            pty_socket = Some(ours);
+            Some(theirs)
+        }
         None => None,
     };
     let (parent_sock, child_sock) = nix::sys::socket::socketpair(
@@ -340,6 +359,8 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         .locked
         .as_ref()
         .ok_or_else(|| Error::Init("state lost".into()))?;
+    let config = locked.dir.join(state::CONFIG_FILE);
+    std::fs::write(&config, &bundle.raw).map_err(Error::io("write", &config))?;
     locked.save(&st)?;
     if let Some(p) = &opts.pid_file {
         state::write_pid_file(p, pid)?;
@@ -349,7 +370,11 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     cleanup.child = None;
     cleanup.cgroup = None;
     drop(cleanup.locked.take());
-    Ok(Created { pid, pidfd })
+    let pty = match pty_socket {
+        Some(sock) => Some(crate::tty::recv_fd(&sock)?),
+        None => None,
+    };
+    Ok(Created { pid, pidfd, pty })
 }
 
 fn restore_namespaces(restore: &[(i32, OwnedFd)]) {

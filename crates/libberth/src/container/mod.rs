@@ -2,6 +2,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod kill;
 mod run;
 mod start;
@@ -9,7 +10,8 @@ mod status;
 
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
+pub use exec::{exec, ExecOptions};
 pub use kill::{kill, parse_signal};
 pub use run::{run, RunOptions};
 pub use start::start;
-pub use status::{list, state, status_of};
+pub use status::{list, pids, state, status_of};

@@ -53,3 +53,14 @@ fn owner_of(dir: &std::path::Path) -> String {
         _ => format!("#{uid}"),
     }
 }
+
+/// `ps`: the pids in the container's cgroup.
+pub fn pids(root: &Root, id: &str) -> Result<Vec<i32>> {
+    use berth_cgroups::Manager;
+    let locked = root.lock(id)?;
+    let st = locked.load(id)?;
+    let cg = berth_cgroups::FsManager::new(berth_cgroups::Layout::detect()?, &st.cgroup_path);
+    let mut pids = cg.pids()?;
+    pids.sort_unstable();
+    Ok(pids)
+}
