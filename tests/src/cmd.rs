@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -105,6 +105,8 @@ pub struct Invocation {
     stdin: Option<File>,
     /// `(target fd in the child, file to place there)`.
     fds: Vec<(RawFd, File)>,
+    /// A pty slave to use as stdin, stdout, stderr and controlling terminal.
+    terminal: Option<OwnedFd>,
     timeout: Duration,
 }
 
@@ -132,6 +134,7 @@ impl Invocation {
             io_dir: io_dir.to_path_buf(),
             stdin: None,
             fds: Vec::new(),
+            terminal: None,
             timeout: COMMAND_TIMEOUT,
         }
     }
@@ -155,6 +158,15 @@ impl Invocation {
         self
     }
 
+    /// Runs the runtime "in a terminal": `slave` (see [`crate::Pty`]) becomes its
+    /// stdin, stdout and stderr and the controlling terminal of a new session it
+    /// leads, so that it is the foreground process group that gets SIGWINCH. What
+    /// it prints goes to the pty, not to [`Output::stdout`].
+    pub fn terminal(mut self, slave: OwnedFd) -> Self {
+        self.terminal = Some(slave);
+        self
+    }
+
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -168,11 +180,31 @@ impl Invocation {
         let stderr_path = self.io_dir.join(format!("{n}.err"));
         let stdout = File::create(&stdout_path).expect("create stdout capture file");
         let stderr = File::create(&stderr_path).expect("create stderr capture file");
-        self.cmd.stdout(stdout).stderr(stderr);
-        match self.stdin.take() {
-            Some(file) => self.cmd.stdin(file),
-            None => self.cmd.stdin(Stdio::null()),
-        };
+        if let Some(slave) = self.terminal.take() {
+            let out = slave.try_clone().expect("dup pty slave");
+            let err = slave.try_clone().expect("dup pty slave");
+            self.cmd.stdin(slave).stdout(out).stderr(err);
+            // SAFETY: setsid and ioctl are async-signal-safe and touch no memory.
+            // The new session's process group is the child's pid, like the group
+            // `process_group(0)` makes below, so `kill_group` still applies.
+            unsafe {
+                self.cmd.pre_exec(|| {
+                    if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        } else {
+            self.cmd.stdout(stdout).stderr(stderr);
+            match self.stdin.take() {
+                Some(file) => self.cmd.stdin(file),
+                None => self.cmd.stdin(Stdio::null()),
+            };
+            // Its own process group, so that a hung runtime can be killed together
+            // with whatever it forked (see `kill_group`).
+            self.cmd.process_group(0);
+        }
         if !self.fds.is_empty() {
             let pairs: Vec<(RawFd, RawFd)> = self
                 .fds
@@ -186,9 +218,6 @@ impl Invocation {
                 self.cmd.pre_exec(move || place_fds(&pairs));
             }
         }
-        // Its own process group, so that a hung runtime can be killed together with
-        // whatever it forked (see `kill_group`).
-        self.cmd.process_group(0);
         let started = Instant::now();
         let child = self
             .cmd

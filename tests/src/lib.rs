@@ -10,7 +10,8 @@
 //! - [`Bundle`]: a bundle directory whose `config.json` starts from the runtime's own
 //!   `spec` template and is edited with `serde_json`;
 //! - [`Runtime`]: the binary with a private `--root`, deleting what it made on drop;
-//! - [`Leaks`]: what a container can leave behind (mounts, cgroups, processes, state).
+//! - [`Leaks`]: what a container can leave behind (mounts, cgroups, processes, state);
+//! - [`Pty`], [`recv_fd`]: terminals, owned by the test or received on a console socket.
 //!
 //! The tests need root and run with `cargo test -p berth-e2e -- --test-threads=2`.
 
@@ -19,6 +20,7 @@ mod cmd;
 mod leaks;
 pub mod rootfs;
 mod runtime;
+mod tty;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -28,6 +30,7 @@ pub use bundle::Bundle;
 pub use cmd::{Invocation, Output, Spawned};
 pub use leaks::Leaks;
 pub use runtime::Runtime;
+pub use tty::{recv_fd, Pty, TtyReader};
 
 /// The workspace root, found from this crate's manifest directory.
 pub fn workspace_root() -> PathBuf {
@@ -113,6 +116,21 @@ pub fn parse_mounts(text: &str) -> Vec<(String, String, String, Vec<String>)> {
             let fstype = fields.next()?.to_string();
             let options = fields.next()?.split(',').map(str::to_string).collect();
             Some((source, target, fstype, options))
+        })
+        .collect()
+}
+
+/// `(fd, target)` for the fds above 2 in `ls -l /proc/self/fd/` output, leaving out
+/// the directory ls opened to list them.
+pub fn extra_fds(ls: &str) -> Vec<(u32, String)> {
+    ls.lines()
+        .filter_map(|line| {
+            let (left, target) = line.split_once(" -> ")?;
+            let fd: u32 = left.split_whitespace().last()?.parse().ok()?;
+            Some((fd, target.to_string()))
+        })
+        .filter(|(fd, target)| {
+            *fd > 2 && !(target.starts_with("/proc/") && target.ends_with("/fd"))
         })
         .collect()
 }

@@ -3,7 +3,7 @@
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 
-use berth_e2e::{unique_id, Bundle, Runtime};
+use berth_e2e::{extra_fds, unique_id, Bundle, Runtime};
 
 /// Runs `script` in a fresh container built by `edit`, asserting exit 0; returns stdout.
 fn run_sh(edit: impl FnOnce(&mut Bundle), script: &str) -> String {
@@ -263,21 +263,6 @@ fn preserve_fds_passes_fd3_and_closes_the_rest() {
         extra.is_empty(),
         "fds leaked into the container: {extra:?}\n{out}"
     );
-}
-
-/// `(fd, target)` for the fds above 2 in `ls -l /proc/self/fd/` output, leaving out
-/// the directory ls opened to list them.
-fn extra_fds(ls: &str) -> Vec<(u32, String)> {
-    ls.lines()
-        .filter_map(|line| {
-            let (left, target) = line.split_once(" -> ")?;
-            let fd: u32 = left.split_whitespace().last()?.parse().ok()?;
-            Some((fd, target.to_string()))
-        })
-        .filter(|(fd, target)| {
-            *fd > 2 && !(target.starts_with("/proc/") && target.ends_with("/fd"))
-        })
-        .collect()
 }
 
 #[test]

@@ -101,3 +101,40 @@ fn fake_dev_null_is_refused_for_masking() {
     );
     rt.delete_force(&id);
 }
+
+/// CVE-2024-21626 through `process.cwd`: an image's WorkingDir of
+/// `/proc/self/fd/N`, where N is a directory fd the runtime's caller leaked,
+/// would start the container on the host's filesystem. Every fd is closed
+/// before the cwd is resolved and the cwd is checked to be inside the root.
+#[test]
+fn leaked_fd_as_cwd_cannot_reach_the_host() {
+    let rt = Runtime::new();
+    let host = tempfile::tempdir().expect("tempdir");
+    let marker = host.path().join("host-marker");
+    fs::write(&marker, "").expect("write marker");
+    for n in [4, 5, 8] {
+        let id = unique_id("cve-2024-21626");
+        let mut bundle = Bundle::new();
+        bundle.cwd(&format!("/proc/self/fd/{n}")).sh(&format!(
+            "cd ../../../../../../../..; test -e .{} && echo ESCAPED; pwd -P",
+            marker.display()
+        ));
+        let before = rt.leaks(&id, &bundle);
+        let dir = || fs::File::open(host.path()).expect("open host dir");
+        let out = rt
+            .with_bundle("run", &id, &bundle, &[])
+            .fd(4, dir())
+            .fd(5, dir())
+            .fd(8, dir())
+            .output();
+        assert!(
+            !out.stdout.contains("ESCAPED"),
+            "cwd /proc/self/fd/{n}\n{out}"
+        );
+        if is_berth(&rt) {
+            out.fails();
+        }
+        rt.delete_force(&id);
+        rt.assert_nothing_left(&id, &bundle, &before);
+    }
+}

@@ -4,47 +4,11 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
-use berth_e2e::{unique_id, Bundle, Runtime};
-
-/// Receives one fd the way go-runc and conmon do: one recvmsg, a payload
-/// below 4096 bytes, exactly one SCM_RIGHTS with one fd.
-fn recv_fd(sock: &std::os::unix::net::UnixStream) -> (String, OwnedFd) {
-    let mut data = [0u8; 4096];
-    // Room for exactly one int, as CmsgSpace(4) in go-runc.
-    let mut control = [0u64; 4];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    // SAFETY: msghdr is plain data; zeroed is a valid starting point.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control);
-    // SAFETY: msg points at live buffers of the sizes given.
-    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, 0) };
-    assert!(n > 0 && (n as usize) < 4096, "recvmsg returned {n}");
-    // SAFETY: CMSG_* walk the control buffer filled by the kernel.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!cmsg.is_null(), "no control message");
-        assert_eq!((*cmsg).cmsg_level, libc::SOL_SOCKET);
-        assert_eq!((*cmsg).cmsg_type, libc::SCM_RIGHTS);
-        assert_eq!(
-            (*cmsg).cmsg_len as usize,
-            libc::CMSG_LEN(4) as usize,
-            "exactly one fd"
-        );
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32);
-        let name = String::from_utf8_lossy(&data[..n as usize]).into_owned();
-        (name, OwnedFd::from_raw_fd(fd))
-    }
-}
+use berth_e2e::{recv_fd, unique_id, Bundle, Runtime};
 
 #[test]
 fn console_socket_receives_the_pty_master() {

@@ -204,7 +204,7 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     {
         rootfs::readonly_root()?;
     }
-    let prepared = crate::process::prepare(process)?;
+    let prepared = crate::process::prepare(process, a.preserve_fds, &[a.sync, a.fifo])?;
 
     // Setup is done: stay alive when `berth create` exits.
     // SAFETY: prctl with integer arguments.

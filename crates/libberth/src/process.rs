@@ -36,7 +36,17 @@ impl Prepared {
 
 /// Applies the process attributes to the calling process (which must be
 /// inside the container already) and resolves the program.
-pub fn prepare(process: &Process) -> Result<Prepared> {
+///
+/// Every fd from 3 + `preserve_fds` on, except `keep` (the runtime's own
+/// sockets), is closed first: nothing of the caller may be reachable once
+/// paths are resolved in the container.
+pub fn prepare(
+    process: &Process,
+    preserve_fds: u32,
+    keep: &[std::os::fd::RawFd],
+) -> Result<Prepared> {
+    crate::sys::close_fds_except(3 + preserve_fds, keep)
+        .map_err(Error::sys("close", "inherited fds"))?;
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| Error::Init(format!("failed to set process.oomScoreAdj to {adj}: {e}")))?;
@@ -101,6 +111,14 @@ pub fn prepare(process: &Process) -> Result<Prepared> {
             return Err(Error::sys("chdir", cwd.display())(e));
         }
     }
+    // The cwd must resolve inside the container (CVE-2024-21626: a cwd
+    // like /proc/self/fd/N of a leaked fd lands on the host).
+    crate::sys::check_cwd_reachable().map_err(|_| {
+        Error::Init(format!(
+            "process.cwd {:?} is outside the container's root",
+            cwd
+        ))
+    })?;
     if let Some(mask) = user.umask() {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     }

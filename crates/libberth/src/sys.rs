@@ -307,3 +307,45 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
         Ok(())
     }
 }
+
+/// Closes every fd from `first` on except those in `keep`. Run before
+/// anything in the container resolves a path: a leaked fd of the caller
+/// (a host directory) would otherwise be reachable as /proc/self/fd/N, for
+/// instance as the process's cwd (CVE-2024-21626).
+pub fn close_fds_except(first: u32, keep: &[RawFd]) -> Result<(), Errno> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter(|fd| **fd >= 0)
+        .map(|fd| *fd as u32)
+        .filter(|fd| *fd >= first)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from = first;
+    for k in keep.into_iter().chain(std::iter::once(u32::MAX)) {
+        if k > from {
+            // SAFETY: close_range(2) with plain integers.
+            let rc = unsafe { libc::syscall(libc::SYS_close_range, from, k - 1, 0) };
+            if rc < 0 {
+                return Err(Errno::last());
+            }
+        }
+        from = k.saturating_add(1);
+    }
+    Ok(())
+}
+
+/// Fails when the current directory is outside the process's root: the
+/// kernel's getcwd(2) reports such a path as "(unreachable)…".
+pub fn check_cwd_reachable() -> Result<(), Errno> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: the raw syscall writes at most buf.len() bytes.
+    let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    if n < 0 {
+        return Err(Errno::last());
+    }
+    if buf.starts_with(b"(unreachable)") {
+        return Err(Errno::ENOENT);
+    }
+    Ok(())
+}

@@ -51,8 +51,10 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<Vec<String>> {
     let cg = FsManager::new(Layout::detect()?, &st.cgroup_path);
     // The freezer and its thaw are handled by destroy; SIGKILL reaches all.
     cg.destroy()?;
+    crate::trace::phase("cgroup removed");
     let poststop = st.hooks.as_ref().and_then(|h| h.poststop().clone());
     locked.remove()?;
+    crate::trace::phase("state removed");
     let mut warnings = Vec::new();
     if let Some(h) = poststop {
         let json = st.oci_json(Status::Stopped).to_string();

@@ -443,7 +443,7 @@ impl ExecChild<'_> {
         if let Some(sock) = self.console {
             crate::tty::setup_console(sock, self.process.console_size().as_ref(), false)?;
         }
-        let prepared = crate::process::prepare(self.process)?;
+        let prepared = crate::process::prepare(self.process, self.preserve_fds, &[self.sync])?;
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
         sys::cloexec_from(3 + self.preserve_fds)

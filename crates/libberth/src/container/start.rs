@@ -98,6 +98,7 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     if !text.starts_with('0') {
         return Err(Error::Init("container init exited before start".into()));
     }
+    crate::trace::phase("init released from exec.fifo and exec'd");
     std::fs::remove_file(&fifo_path).map_err(Error::io("remove", &fifo_path))?;
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().clone()) {
         let json = st.oci_json(Status::Running).to_string();
