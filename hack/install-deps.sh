@@ -9,8 +9,14 @@ set -euo pipefail
 
 # busybox-static: test rootfs; runc, crun: reference runtimes; hyperfine:
 # benchmarks; jq: JSON in scripts; strace: syscall counting; iproute2 (ip):
-# network namespace tests; uidmap (newuidmap/newgidmap): rootless tests.
-packages=(busybox-static runc crun hyperfine jq strace iproute2 uidmap "$@")
+# network namespace tests; uidmap (newuidmap/newgidmap): rootless tests;
+# libseccomp-dev: berth-seccomp's differential tests against libseccomp.
+packages=(busybox-static runc crun hyperfine jq strace iproute2 uidmap libseccomp-dev "$@")
+# The callers of the integration tests (integration/): containerd (ctr and the
+# runc shim), docker.io (dockerd), podman (with conmon); skopeo and umoci build
+# their image (hack/mkimage.sh); python3-grpcio runs integration/cri.py, the
+# CRI client that stands in for the kubelet (Debian has no crictl).
+packages+=(containerd docker.io podman skopeo umoci python3-grpcio)
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
