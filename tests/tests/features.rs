@@ -97,15 +97,23 @@ fn features_document() {
         );
     }
 
-    // berth has no seccomp filter yet and no idmapped mounts, and must not claim
-    // them: containerd would send profiles and idmap mounts it cannot apply. runc
-    // 1.1.5 is built with libseccomp and predates mountExtensions.
+    // berth has no idmapped mounts and must not claim them: containerd would
+    // send idmap mounts it cannot apply. Its seccomp support lists every
+    // action and operator. runc 1.1.5 predates mountExtensions.
     if berth_e2e::is_berth() {
         assert_eq!(
             doc.pointer("/linux/seccomp/enabled"),
-            Some(&Value::Bool(false)),
+            Some(&Value::Bool(true)),
             "{doc:#}"
         );
+        for action in ["SCMP_ACT_NOTIFY", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS"] {
+            assert!(
+                doc["linux"]["seccomp"]["actions"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == action)),
+                "{action}\n{doc:#}"
+            );
+        }
         assert_eq!(
             doc.pointer("/linux/mountExtensions/idmap/enabled"),
             Some(&Value::Bool(false)),

@@ -45,7 +45,7 @@ mod tables;
 pub use arch::Arch;
 pub use compile::{compile, compile_with, Options, Program};
 pub use install::{action_available, flag_available};
-pub use listener::{container_process_state, send_listener, send_listener_json};
+pub use listener::{container_process_state, send_listener, send_listener_json, send_listener_on};
 
 /// The errors of profile compilation, installation and the notify listener.
 #[derive(Debug, thiserror::Error)]

@@ -56,6 +56,18 @@ pub fn send_listener_json(
     Ok(())
 }
 
+/// Like [`send_listener_json`] on a stream connected beforehand: the
+/// runtime connects in its parent, where `listenerPath` is reachable, and
+/// the container's init sends after pivot_root, where it is not.
+pub fn send_listener_on(
+    stream: &UnixStream,
+    notify_fd: BorrowedFd<'_>,
+    json: &[u8],
+) -> io::Result<()> {
+    let sent = send_with_fd(stream, json, notify_fd)?;
+    (&*stream).write_all(&json[sent..])
+}
+
 /// One sendmsg(2) of (a prefix of) `data` with `fd` as SCM_RIGHTS.
 fn send_with_fd(stream: &UnixStream, data: &[u8], fd: BorrowedFd<'_>) -> io::Result<usize> {
     let raw = fd.as_raw_fd();

@@ -259,7 +259,6 @@ impl Bundle {
             }
         }
         for (field, set) in [
-            ("linux.seccomp", linux.seccomp().is_some()),
             ("linux.mountLabel", linux.mount_label().is_some()),
             ("linux.intelRdt", linux.intel_rdt().is_some()),
             ("linux.personality", linux.personality().is_some()),

@@ -69,6 +69,24 @@ const MOUNT_OPTIONS: &[&str] = &[
     "unbindable",
 ];
 
+/// The seccomp filter flags the running kernel accepts.
+fn supported_flags() -> Vec<&'static str> {
+    [
+        ("SECCOMP_FILTER_FLAG_TSYNC", 1u32),
+        ("SECCOMP_FILTER_FLAG_LOG", 1 << 1),
+        ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", 1 << 2),
+        // Only valid together with NEW_LISTENER (1 << 3).
+        (
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+            (1 << 5) | (1 << 3),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, f)| berth_seccomp::flag_available(*f))
+    .map(|(n, _)| n)
+    .collect()
+}
+
 /// The features document.
 pub fn features() -> Value {
     let mut caps: Vec<String> = caps::all().into_iter().map(|c| c.to_string()).collect();
@@ -82,7 +100,23 @@ pub fn features() -> Value {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {"enabled": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": [
+                    "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+                    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"
+                ],
+                "operators": [
+                    "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+                    "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"
+                ],
+                "archs": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"],
+                "knownFlags": [
+                    "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_LOG",
+                    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"
+                ],
+                "supportedFlags": supported_flags()
+            },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},

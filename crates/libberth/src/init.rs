@@ -51,6 +51,10 @@ pub struct InitArgs<'a> {
     pub no_pivot: bool,
     /// Whether to join a fresh session keyring (not `--no-new-keyring`).
     pub new_keyring: bool,
+    /// The compiled `linux.seccomp` filter.
+    pub seccomp: Option<&'a berth_seccomp::Program>,
+    /// A stream connected to `linux.seccomp.listenerPath`.
+    pub seccomp_listener: Option<RawFd>,
     /// `--preserve-fds`: fds 3..3+N stay open in the container.
     pub preserve_fds: u32,
     /// Host cgroup hierarchies, for `cgroup` mounts.
@@ -204,7 +208,27 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     {
         rootfs::readonly_root()?;
     }
-    let prepared = crate::process::prepare(process, a.preserve_fds, &[a.sync, a.fifo])?;
+    let seccomp = a.seccomp.map(|program| crate::process::Seccomp {
+        program,
+        listener: a.seccomp_listener.map(|sock| {
+            let metadata = spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.seccomp().as_ref())
+                .and_then(|s| s.listener_metadata().clone());
+            (
+                sock,
+                crate::process::listener_message(
+                    state.oci_json(Status::Creating),
+                    host_pid,
+                    metadata.as_deref(),
+                ),
+            )
+        }),
+    });
+    let mut keep = vec![a.sync, a.fifo];
+    keep.extend(a.seccomp_listener);
+    let prepared = crate::process::prepare(process, a.preserve_fds, &keep, seccomp)?;
 
     // Setup is done: stay alive when `berth create` exits.
     // SAFETY: prctl with integer arguments.
@@ -250,10 +274,7 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         exit_with(&format!("failed to write exec fifo: {}", Errno::last()));
     }
     let err = prepared.exec();
-    fifo_fail(
-        &w,
-        &format!("exec failed: {}: {err}", prepared.program.to_string_lossy()),
-    )
+    fifo_fail(&w, &err.to_string())
 }
 
 /// Reports a failure after `start` began: to `start` through the fifo and

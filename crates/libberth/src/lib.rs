@@ -22,6 +22,7 @@ pub mod init;
 pub mod mount_options;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod spec_template;
 pub mod state;
 pub mod sys;

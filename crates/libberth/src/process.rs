@@ -12,17 +12,67 @@ use oci_spec::runtime::{PosixRlimitType, Process};
 use crate::capabilities;
 use crate::{Error, Result};
 
+/// A compiled seccomp filter for the process, and where its notify fd goes.
+pub struct Seccomp<'a> {
+    /// The filter, compiled by the parent before the clone.
+    pub program: &'a berth_seccomp::Program,
+    /// A stream connected to `listenerPath` by the parent, and the
+    /// container process state to send with the notify fd.
+    pub listener: Option<(std::os::fd::RawFd, Vec<u8>)>,
+}
+
+impl Seccomp<'_> {
+    fn install(&self) -> Result<()> {
+        let notify = self
+            .program
+            .install()
+            .map_err(|e| Error::Init(format!("failed to install the seccomp filter: {e}")))?;
+        if let (Some(fd), Some((sock, json))) = (notify, &self.listener) {
+            use std::os::fd::{AsFd, FromRawFd};
+            // SAFETY: the parent connected this socket for us; we own it now.
+            let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(*sock) };
+            berth_seccomp::send_listener_on(&stream, fd.as_fd(), json).map_err(|e| {
+                Error::Init(format!(
+                    "failed to send the seccomp notify fd to linux.seccomp.listenerPath: {e}"
+                ))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The container process state the spec defines for `listenerPath`.
+pub fn listener_message(state: serde_json::Value, pid: i32, metadata: Option<&str>) -> Vec<u8> {
+    let mut m = serde_json::Map::new();
+    m.insert("ociVersion".into(), state["ociVersion"].clone());
+    m.insert("fds".into(), serde_json::json!(["seccompFd"]));
+    m.insert("pid".into(), pid.into());
+    if let Some(md) = metadata {
+        m.insert("metadata".into(), md.into());
+    }
+    m.insert("state".into(), state);
+    serde_json::Value::Object(m).to_string().into_bytes()
+}
+
 /// A program ready to execve.
-pub struct Prepared {
+pub struct Prepared<'a> {
     /// The resolved path of `args[0]`.
     pub program: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
+    /// A filter to install right before the execve (with noNewPrivileges).
+    late_seccomp: Option<Seccomp<'a>>,
 }
 
-impl Prepared {
-    /// Resets signals and execs; returns only on failure, with the errno.
-    pub fn exec(&self) -> Errno {
+impl Prepared<'_> {
+    /// Installs a late seccomp filter, resets signals and execs; returns
+    /// only on failure.
+    pub fn exec(&self) -> Error {
+        if let Some(s) = &self.late_seccomp {
+            if let Err(e) = s.install() {
+                return e;
+            }
+        }
         reset_signals();
         let mut argv: Vec<*const libc::c_char> = self.argv.iter().map(|c| c.as_ptr()).collect();
         argv.push(std::ptr::null());
@@ -30,7 +80,11 @@ impl Prepared {
         envp.push(std::ptr::null());
         // SAFETY: NUL-terminated arrays of NUL-terminated strings that outlive the call.
         unsafe { libc::execve(self.program.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-        Errno::last()
+        Error::Init(format!(
+            "exec failed: {}: {}",
+            self.program.to_string_lossy(),
+            Errno::last()
+        ))
     }
 }
 
@@ -40,11 +94,16 @@ impl Prepared {
 /// Every fd from 3 + `preserve_fds` on, except `keep` (the runtime's own
 /// sockets), is closed first: nothing of the caller may be reachable once
 /// paths are resolved in the container.
-pub fn prepare(
+///
+/// seccomp goes in as late as possible (runc's order): right before the
+/// execve when `noNewPrivileges` is set; otherwise installing needs
+/// CAP_SYS_ADMIN, so before the capabilities are dropped.
+pub fn prepare<'a>(
     process: &Process,
     preserve_fds: u32,
     keep: &[std::os::fd::RawFd],
-) -> Result<Prepared> {
+    seccomp: Option<Seccomp<'a>>,
+) -> Result<Prepared<'a>> {
     crate::sys::close_fds_except(3 + preserve_fds, keep)
         .map_err(Error::sys("close", "inherited fds"))?;
     if let Some(adj) = process.oom_score_adj() {
@@ -69,6 +128,14 @@ pub fn prepare(
         }
     }
 
+    let nnp = process.no_new_privileges() == Some(true);
+    let late_seccomp = match seccomp {
+        Some(s) if !nnp => {
+            s.install()?;
+            None
+        }
+        other => other,
+    };
     // User and capabilities (capabilities(7), "Effect of user ID changes").
     let user = process.user();
     let caps_plan = process
@@ -140,6 +207,7 @@ pub fn prepare(
         program,
         argv,
         envp,
+        late_seccomp,
     })
 }
 

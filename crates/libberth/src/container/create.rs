@@ -134,6 +134,17 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         .linux()
         .as_ref()
         .ok_or_else(|| Error::Init("linux is missing".into()))?;
+    let seccomp = linux
+        .seccomp()
+        .as_ref()
+        .map(|p| crate::seccomp::compile(p, &bundle.config_path))
+        .transpose()?;
+    let seccomp_listener = match (&seccomp, linux.seccomp()) {
+        (Some(prog), Some(profile)) if prog.uses_notify() => Some(
+            crate::seccomp::connect_listener(profile, &bundle.config_path)?,
+        ),
+        _ => None,
+    };
     let layout = Layout::detect()?;
     let cgroup_path = berth_cgroups::resolve_path(
         linux.cgroups_path().as_ref().and_then(|p| p.to_str()),
@@ -301,6 +312,8 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         new_userns,
         no_pivot: opts.no_pivot,
         new_keyring: !opts.no_new_keyring,
+        seccomp: seccomp.as_ref(),
+        seccomp_listener: seccomp_listener.as_ref().map(|s| s.as_raw_fd()),
         preserve_fds: opts.preserve_fds,
         cgroups: &layout,
         cgroup_path: &cgroup_path,

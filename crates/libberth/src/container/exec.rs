@@ -184,7 +184,7 @@ fn build_process(opts: &ExecOptions, spec: &Spec) -> Result<Process> {
 
 /// Runs `berth exec`; returns the exit code of the process (0 with `--detach`).
 pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32> {
-    let (st, spec) = {
+    let (st, spec, config_path) = {
         let locked = root.lock(&opts.id)?;
         let st = locked.load(&opts.id)?;
         match status_of(&locked, &st) {
@@ -204,10 +204,10 @@ pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32> {
         let bytes = std::fs::read(&path).map_err(Error::io("read", &path))?;
         let spec: Spec = serde_json::from_slice(&bytes).map_err(|e| Error::State {
             id: opts.id.clone(),
-            path,
+            path: path.clone(),
             reason: e.to_string(),
         })?;
-        (st, spec)
+        (st, spec, path)
     };
     if let Some(p) = &opts.apparmor {
         return Err(lsm_error("AppArmor", "--apparmor", p));
@@ -234,6 +234,23 @@ pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32> {
     }
     let layout = Layout::detect()?;
     let cgroup = FsManager::new(layout, &sub_cgroup(&st.cgroup_path, &opts.cgroup)?);
+    // The container's seccomp profile applies to exec'd processes too.
+    let seccomp_profile = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+    let seccomp = seccomp_profile
+        .as_ref()
+        .map(|p| crate::seccomp::compile(p, &config_path))
+        .transpose()?;
+    let listener = match (&seccomp, &seccomp_profile) {
+        (Some(prog), Some(profile)) if prog.uses_notify() => {
+            let sock = crate::seccomp::connect_listener(profile, &config_path)?;
+            Some((
+                sock,
+                st.oci_json(Status::Running),
+                profile.listener_metadata().clone(),
+            ))
+        }
+        _ => None,
+    };
 
     // Open init's namespaces while it is verified to be init.
     let pidfd = sys::pidfd_open(st.pid).map_err(|_| Error::NotRunning)?;
@@ -329,6 +346,10 @@ pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32> {
                 console: console.as_ref().map(|c| c.as_raw_fd()),
                 process: &process,
                 preserve_fds: opts.preserve_fds,
+                seccomp: seccomp.as_ref(),
+                seccomp_listener: listener
+                    .as_ref()
+                    .map(|(s, state, md)| (s.as_raw_fd(), state, md.as_deref())),
             };
             child.run()
         }
@@ -343,7 +364,7 @@ pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32> {
         e
     };
     cgroup.add_task(pid).map_err(|e| kill_child(e.into()))?;
-    let go = send(parent_sock.as_raw_fd(), b"G");
+    let go = send(parent_sock.as_raw_fd(), format!("G{pid}").as_bytes());
     // The socket closes at the execve (close-on-exec) or carries "E<msg>".
     let msg = recv(parent_sock.as_raw_fd())
         .map_err(|e| kill_child(Error::sys("receive from", "exec process")(e)))?;
@@ -409,6 +430,8 @@ struct ExecChild<'a> {
     console: Option<RawFd>,
     process: &'a Process,
     preserve_fds: u32,
+    seccomp: Option<&'a berth_seccomp::Program>,
+    seccomp_listener: Option<(RawFd, &'a serde_json::Value, Option<&'a str>)>,
 }
 
 impl ExecChild<'_> {
@@ -430,30 +453,38 @@ impl ExecChild<'_> {
             libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
         }
-        match recv(self.sync)
-            .map_err(Error::sys("receive from", "the runtime"))?
-            .as_slice()
-        {
-            b"G" => {}
+        let go = recv(self.sync).map_err(Error::sys("receive from", "the runtime"))?;
+        let host_pid: i32 = match go.split_first() {
+            Some((b'G', pid)) => std::str::from_utf8(pid)
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0),
             _ => return Err(Error::Init("runtime went away".into())),
-        }
+        };
         for (t, fd) in self.joins {
             sys::setns(*fd, *t).map_err(Error::sys("join container namespace", t))?;
         }
         if let Some(sock) = self.console {
             crate::tty::setup_console(sock, self.process.console_size().as_ref(), false)?;
         }
-        let prepared = crate::process::prepare(self.process, self.preserve_fds, &[self.sync])?;
+        let seccomp = self.seccomp.map(|program| crate::process::Seccomp {
+            program,
+            listener: self.seccomp_listener.map(|(sock, state, md)| {
+                (
+                    sock,
+                    crate::process::listener_message(state.clone(), host_pid, md),
+                )
+            }),
+        });
+        let mut keep = vec![self.sync];
+        keep.extend(self.seccomp_listener.map(|(fd, _, _)| fd));
+        let prepared = crate::process::prepare(self.process, self.preserve_fds, &keep, seccomp)?;
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
         sys::cloexec_from(3 + self.preserve_fds)
             .map_err(Error::sys("mark close-on-exec", "inherited fds"))?;
         // The sync socket is close-on-exec: its EOF tells the runtime the
         // execve succeeded.
-        let err = prepared.exec();
-        Err(Error::Init(format!(
-            "exec failed: {}: {err}",
-            prepared.program.to_string_lossy()
-        )))
+        Err(prepared.exec())
     }
 }
