@@ -261,7 +261,9 @@ fn lookup(arg0: &str, env: &[String]) -> Result<CString> {
                 "exec: {arg0:?}: stat {arg0}: no such file or directory"
             ))),
             Err(Errno::EACCES) => Err(Error::Init(format!("exec: {arg0:?}: permission denied"))),
-            Err(Errno::EISDIR) => Err(Error::Init(format!("exec: {arg0:?}: is a directory"))),
+            // Go's LookPath (runc 1.1) reports a directory as "permission
+            // denied", which Docker maps to exit code 126.
+            Err(Errno::EISDIR) => Err(Error::Init(format!("exec: {arg0:?}: permission denied"))),
             Err(e) => Err(Error::Init(format!("exec: {arg0:?}: {e}"))),
         };
     }
