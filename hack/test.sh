@@ -9,7 +9,8 @@
 #   hack/test.sh -- -p libberth -- --nocapture
 #
 # Environment:
-#   LINT=0  skip `cargo fmt --check` and clippy (for quick local iterations)
+#   LINT=0     skip `cargo fmt --check` and clippy (for quick local iterations)
+#   CONTROL=0  skip the control run of the e2e and integration suites with runc
 #
 # Exported to the tests:
 #   BERTH_BIN            the debug berth binary built here
@@ -82,4 +83,12 @@ done
 cmd=(cargo test "${scope[@]}" "${cargo_args[@]}" -- "${threads[@]}" "${bin_args[@]}")
 step "${cmd[*]}"
 "${cmd[@]}"
+# The control: the end-to-end and integration suites again with runc as the
+# runtime, so a failure can be told apart from a harness problem. Only on a
+# full run (no filter given).
+if [[ ${#cargo_args[@]} -eq 0 && ${CONTROL:-1} != 0 ]]; then
+	runc_bin=$(command -v runc)
+	step "control: BERTH_BIN=$runc_bin cargo test -p berth-e2e -p berth-integration"
+	BERTH_BIN=$runc_bin cargo test -p berth-e2e -p berth-integration -- "${threads[@]}" "${bin_args[@]}"
+fi
 step "all tests passed"

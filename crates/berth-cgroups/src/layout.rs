@@ -119,6 +119,16 @@ impl Layout {
     pub fn unified(&self) -> Option<&Hierarchy> {
         self.hierarchies.iter().find(|h| h.unified)
     }
+
+    /// The controllers the cgroup2 tree offers (its root's
+    /// `cgroup.controllers`); empty without a cgroup2 tree. On a hybrid host
+    /// these are the controllers no v1 hierarchy has taken (here `hugetlb`).
+    pub fn unified_controllers(&self) -> Vec<String> {
+        self.unified()
+            .and_then(|h| std::fs::read_to_string(h.mount_point.join("cgroup.controllers")).ok())
+            .map(|s| s.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space).

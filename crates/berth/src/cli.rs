@@ -46,6 +46,58 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// `update`'s flags (runc's); `--resources` replaces all of them.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// LinuxResources JSON file, or - for stdin (other flags are ignored)
+    #[arg(short = 'r', long, value_name = "FILE")]
+    pub resources: Option<String>,
+    /// Block IO weight (10-1000)
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// CPU CFS period (microseconds)
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    /// CPU CFS quota (microseconds, -1 for none)
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU CFS burst (microseconds)
+    #[arg(long = "cpu-burst")]
+    pub cpu_burst: Option<u64>,
+    /// CPU shares (relative weight)
+    #[arg(long = "cpu-share")]
+    pub cpu_share: Option<u64>,
+    /// CPU realtime period (microseconds)
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<u64>,
+    /// CPU realtime runtime (microseconds)
+    #[arg(long = "cpu-rt-runtime")]
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPUs to run on (e.g. 0-1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes to use (e.g. 0)
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// SCHED_IDLE for the cgroup (0 or 1)
+    #[arg(long = "cpu-idle")]
+    pub cpu_idle: Option<i64>,
+    /// Memory limit (bytes, or with k/m/g suffix; -1 for none)
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// Memory plus swap limit (-1 for unlimited swap)
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Maximum number of processes (0 or -1 for none)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Container id
+    pub id: String,
+}
+
 /// Flags shared by `create` and `run`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
@@ -174,6 +226,32 @@ pub enum Command {
         /// Arguments for ps (default -ef)
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
+    },
+    /// Suspend every process of a container (cgroup freezer)
+    Pause {
+        /// Container id
+        id: String,
+    },
+    /// Resume a paused container
+    Resume {
+        /// Container id
+        id: String,
+    },
+    /// Change the cgroup limits of a running container
+    #[command(
+        after_help = "Examples:\n  berth update --memory 256m --pids-limit 100 c1\n  echo '{\"pids\":{\"limit\":50}}' | berth update -r - c1"
+    )]
+    Update(UpdateArgs),
+    /// Print container statistics and OOM events as JSON lines
+    Events {
+        /// Print one stats event and exit
+        #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
+        stats: bool,
+        /// Time between stats events (Go duration: 5s, 500ms, 1m)
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        /// Container id
+        id: String,
     },
     /// Print the state of a container as JSON
     State {

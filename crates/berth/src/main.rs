@@ -99,6 +99,140 @@ fn ps_table(pids: &[i32], args: &[String]) -> anyhow::Result<String> {
     Ok(table)
 }
 
+/// A Go duration as runc's `--interval` takes it: `5s`, `500ms`, `1m`, `1h`.
+fn parse_duration(s: &str) -> anyhow::Result<std::time::Duration> {
+    let bad = || anyhow!("invalid duration {s:?} for --interval: expected e.g. 5s, 500ms, 1m");
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(bad)?;
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ns" => n / 1e9,
+        "us" | "µs" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    if secs <= 0.0 {
+        return Err(anyhow!("--interval must be positive, got {s:?}"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// A byte size as runc's update flags take it: digits with an optional
+/// k/m/g/t suffix (binary units), or -1.
+fn parse_bytes(flag: &str, s: &str) -> anyhow::Result<i64> {
+    if s == "-1" {
+        return Ok(-1);
+    }
+    let lower = s.to_ascii_lowercase();
+    let t = lower.trim_end_matches('b');
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: i64 = num
+        .parse()
+        .map_err(|_| anyhow!("invalid value {s:?} for {flag}: expected bytes, e.g. 512m"))?;
+    n.checked_mul(mult)
+        .ok_or_else(|| anyhow!("value {s:?} for {flag} is too large"))
+}
+
+/// The LinuxResources of `update`: from `--resources` (a file or stdin),
+/// else from the individual flags.
+fn update_resources(u: &cli::UpdateArgs) -> anyhow::Result<oci_spec::runtime::LinuxResources> {
+    if let Some(src) = &u.resources {
+        let (name, bytes) = if src == "-" {
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
+                .context("failed to read resources from stdin")?;
+            ("<stdin>".to_owned(), b)
+        } else {
+            (
+                src.clone(),
+                std::fs::read(src).with_context(|| format!("failed to read {src}"))?,
+            )
+        };
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        return serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            anyhow!("{name}: {field}: {}", e.into_inner())
+        });
+    }
+    let mut r = serde_json::Map::new();
+    let mut cpu = serde_json::Map::new();
+    let mut memory = serde_json::Map::new();
+    let put = |m: &mut serde_json::Map<String, serde_json::Value>,
+               k: &str,
+               v: Option<serde_json::Value>| {
+        if let Some(v) = v {
+            m.insert(k.to_owned(), v);
+        }
+    };
+    put(&mut cpu, "period", u.cpu_period.map(Into::into));
+    put(&mut cpu, "quota", u.cpu_quota.map(Into::into));
+    put(&mut cpu, "burst", u.cpu_burst.map(Into::into));
+    put(&mut cpu, "shares", u.cpu_share.map(Into::into));
+    put(&mut cpu, "realtimePeriod", u.cpu_rt_period.map(Into::into));
+    put(
+        &mut cpu,
+        "realtimeRuntime",
+        u.cpu_rt_runtime.map(Into::into),
+    );
+    put(&mut cpu, "cpus", u.cpuset_cpus.clone().map(Into::into));
+    put(&mut cpu, "mems", u.cpuset_mems.clone().map(Into::into));
+    put(&mut cpu, "idle", u.cpu_idle.map(Into::into));
+    put(
+        &mut memory,
+        "limit",
+        u.memory
+            .as_deref()
+            .map(|v| parse_bytes("--memory", v))
+            .transpose()?
+            .map(Into::into),
+    );
+    put(
+        &mut memory,
+        "reservation",
+        u.memory_reservation
+            .as_deref()
+            .map(|v| parse_bytes("--memory-reservation", v))
+            .transpose()?
+            .map(Into::into),
+    );
+    put(
+        &mut memory,
+        "swap",
+        u.memory_swap
+            .as_deref()
+            .map(|v| parse_bytes("--memory-swap", v))
+            .transpose()?
+            .map(Into::into),
+    );
+    if !cpu.is_empty() {
+        r.insert("cpu".into(), cpu.into());
+    }
+    if !memory.is_empty() {
+        r.insert("memory".into(), memory.into());
+    }
+    if let Some(w) = u.blkio_weight {
+        r.insert("blockIO".into(), serde_json::json!({ "weight": w }));
+    }
+    if let Some(p) = u.pids_limit {
+        r.insert("pids".into(), serde_json::json!({ "limit": p }));
+    }
+    if r.is_empty() {
+        anyhow::bail!("update: nothing to change (give --resources or at least one limit flag)");
+    }
+    Ok(serde_json::from_value(serde_json::Value::Object(r))?)
+}
+
 /// The error and its causes, each cause once: libberth's messages
 /// already embed their source, anyhow's context does not.
 fn message(e: &anyhow::Error) -> String {
@@ -286,6 +420,23 @@ fn dispatch(cli: &Cli, log: &log::Logger) -> anyhow::Result<i32> {
                 "table" => print(&ps_table(&pids, ps_args)?)?,
                 other => anyhow::bail!("invalid format option {other:?}: expected table or json"),
             }
+        }
+        Command::Pause { id } => container::pause(&root, id)?,
+        Command::Resume { id } => container::resume(&root, id)?,
+        Command::Update(u) => {
+            let resources = update_resources(u)?;
+            container::update(&root, &u.id, &resources)?;
+        }
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => {
+            let every = parse_duration(interval)?;
+            container::events(&root, id, *stats, every, |event| {
+                let line = format!("{event}\n");
+                print(&line).map_err(|e| libberth::Error::Init(e.to_string()))
+            })?;
         }
         Command::State { id } => {
             let v = container::state(&root, id)?;

@@ -275,30 +275,6 @@ impl Bundle {
                 )));
             }
         }
-        if let Some(r) = linux.resources() {
-            let set = [
-                ("memory", r.memory().is_some()),
-                ("cpu", r.cpu().is_some()),
-                ("pids", r.pids().is_some()),
-                ("blockIO", r.block_io().is_some()),
-                (
-                    "hugepageLimits",
-                    r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()),
-                ),
-                ("network", r.network().is_some()),
-                ("rdma", r.rdma().as_ref().is_some_and(|v| !v.is_empty())),
-                (
-                    "unified",
-                    r.unified().as_ref().is_some_and(|v| !v.is_empty()),
-                ),
-            ];
-            if let Some((name, _)) = set.iter().find(|(_, s)| *s) {
-                return Err(Error::Unsupported(format!(
-                    "cgroup resource limits (linux.resources.{name} in {})",
-                    self.config_path.display()
-                )));
-            }
-        }
         for (i, dev) in linux.devices().iter().flatten().enumerate() {
             if !dev.path().is_absolute()
                 || dev

@@ -54,10 +54,30 @@ pub fn apply(
     devices: &[LinuxDevice],
 ) -> Result<()> {
     let Some(h) = layout.v1("devices") else {
-        if rules.is_empty() {
+        // cgroup v2: an eBPF device program on the container's cgroup.
+        let Some(unified) = layout.unified() else {
             return Ok(());
+        };
+        let dir = unified
+            .mount_point
+            .join(cgroup_path.trim_start_matches('/'));
+        let mut all: Vec<LinuxDeviceCgroup> = rules.to_vec();
+        for d in DEFAULT_ALLOW
+            .iter()
+            .map(|r| parse_rule(r))
+            .chain(devices.iter().map(|d| {
+                let mut r = LinuxDeviceCgroup::default();
+                r.set_allow(true);
+                r.set_typ(Some(d.typ()));
+                r.set_major(Some(d.major()));
+                r.set_minor(Some(d.minor()));
+                r.set_access(Some("rwm".into()));
+                r
+            }))
+        {
+            all.push(d);
         }
-        return Err(Error::Unsupported("linux.resources.devices on a host without the v1 devices controller (cgroup v2 eBPF device filter)".into()));
+        return berth_cgroups::apply_device_rules_v2(&dir, &all).map_err(Into::into);
     };
     let dir = h.mount_point.join(cgroup_path.trim_start_matches('/'));
     let write = |file: &str, value: &str| -> Result<()> {
@@ -94,6 +114,26 @@ pub fn apply(
         )?;
     }
     Ok(())
+}
+
+/// One of [`DEFAULT_ALLOW`] as an OCI rule.
+fn parse_rule(r: &str) -> LinuxDeviceCgroup {
+    let mut out = LinuxDeviceCgroup::default();
+    let mut parts = r.split(' ');
+    let typ = match parts.next() {
+        Some("b") => LinuxDeviceType::B,
+        _ => LinuxDeviceType::C,
+    };
+    let (major, minor) = parts
+        .next()
+        .and_then(|n| n.split_once(':'))
+        .unwrap_or(("*", "*"));
+    out.set_allow(true);
+    out.set_typ(Some(typ));
+    out.set_major(major.parse().ok());
+    out.set_minor(minor.parse().ok());
+    out.set_access(parts.next().map(str::to_owned));
+    out
 }
 
 #[cfg(test)]

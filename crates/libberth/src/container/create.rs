@@ -184,19 +184,18 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     cleanup.cgroup = Some(&cgroup);
     cgroup.create()?;
     crate::trace::phase("cgroup created");
-    if let Some(rules) = linux
-        .resources()
-        .as_ref()
-        .and_then(|r| r.devices().as_ref())
-    {
-        crate::devices::apply(
-            &layout,
-            &cgroup_path,
-            rules,
-            linux.devices().as_deref().unwrap_or_default(),
-        )?;
+    if let Some(resources) = linux.resources() {
+        cgroup.apply(resources)?;
+        if let Some(rules) = resources.devices() {
+            crate::devices::apply(
+                &layout,
+                &cgroup_path,
+                rules,
+                linux.devices().as_deref().unwrap_or_default(),
+            )?;
+        }
     }
-
+    crate::trace::phase("cgroup limits applied");
     let mut pty_socket = None;
     let console: Option<OwnedFd> = match &opts.console_socket {
         Some(p) => Some(crate::tty::connect_console_socket(p)?.into()),

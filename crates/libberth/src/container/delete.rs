@@ -34,6 +34,11 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<Vec<String>> {
         }
         _ => {}
     }
+    let cg = FsManager::new(Layout::detect()?, &st.cgroup_path);
+    if status == Status::Paused {
+        // A frozen process cannot act on SIGKILL until it is thawed.
+        cg.thaw()?;
+    }
     if status != Status::Stopped {
         if let Ok(pidfd) = sys::pidfd_open(st.pid) {
             if proc_status(st.pid) == ProcStatus::Alive(st.init_start_time) {
@@ -48,7 +53,6 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<Vec<String>> {
             }
         }
     }
-    let cg = FsManager::new(Layout::detect()?, &st.cgroup_path);
     // The freezer and its thaw are handled by destroy; SIGKILL reaches all.
     cg.destroy()?;
     crate::trace::phase("cgroup removed");
