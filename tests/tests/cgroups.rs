@@ -271,3 +271,36 @@ fn events_stream_reports_an_oom_kill() {
         "no oom event in:\n{text}"
     );
 }
+
+/// cgroupsPath in systemd's `slice:prefix:name` form needs the systemd
+/// driver; with `--systemd-cgroup` on a host without systemd the error says
+/// so. Neither leaves anything behind.
+#[test]
+fn systemd_cgroup_paths_fail_clearly() {
+    if !berth_e2e::is_berth() {
+        // runc 1.1.5 treats the path differently without --systemd-cgroup.
+        return;
+    }
+    let rt = Runtime::new();
+    let id = unique_id("cg-systemd");
+    let mut bundle = Bundle::new();
+    bundle.cgroups_path("system.slice:berth:test");
+    let before = rt.leaks(&id, &bundle);
+    rt.create(&id, &bundle)
+        .fails()
+        .stderr_mentions(&["linux.cgroupsPath", "--systemd-cgroup"]);
+    rt.assert_nothing_left(&id, &bundle, &before);
+    if !std::path::Path::new("/run/systemd/system").exists() {
+        let out = rt
+            .cmd(&[
+                "--systemd-cgroup",
+                "create",
+                "--bundle",
+                &bundle.path().display().to_string(),
+                &id,
+            ])
+            .output();
+        out.fails().stderr_mentions(&["systemd is not running"]);
+        rt.assert_nothing_left(&id, &bundle, &before);
+    }
+}

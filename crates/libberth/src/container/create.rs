@@ -118,6 +118,21 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         };
         return Err(berth_cgroups::Error::Systemd(reason).into());
     }
+    if let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .and_then(|p| p.to_str())
+        .filter(|p| berth_cgroups::is_systemd_path(p))
+    {
+        return Err(Error::Config {
+            file: bundle.config_path.clone(),
+            field: "linux.cgroupsPath".into(),
+            reason: format!(
+                "{p:?} is in the systemd slice:prefix:name form, which needs --systemd-cgroup"
+            ),
+        });
+    }
     let attach =
         opts.attach_tty && process.terminal() == Some(true) && opts.console_socket.is_none();
     if process.terminal() == Some(true) && opts.console_socket.is_none() && !attach {
@@ -317,7 +332,10 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         cgroups: &layout,
         cgroup_path: &cgroup_path,
     };
-    let forked = sys::clone3(clone_flags, None);
+    // On a pure v2 host init is born in its cgroup (CLONE_INTO_CGROUP):
+    // no window in the caller's cgroup and no cgroup.procs write.
+    let cgroup_fd = cgroup.clone_into_fd();
+    let forked = sys::clone3(clone_flags, cgroup_fd.as_ref().map(|fd| fd.as_raw_fd()));
     if !matches!(forked, Ok(Forked::Child)) {
         // Only the parent goes back: init must stay where it was born.
         restore_namespaces(&restore);
@@ -333,7 +351,9 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     cleanup.child = Some((pid, pidfd_dup));
     st.pid = pid;
 
-    cgroup.add_task(pid)?;
+    if cgroup_fd.is_none() {
+        cgroup.add_task(pid)?;
+    }
     if new_userns {
         write_id_maps(pid, linux)?;
     }
