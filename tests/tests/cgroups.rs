@@ -304,3 +304,73 @@ fn systemd_cgroup_paths_fail_clearly() {
         rt.assert_nothing_left(&id, &bundle, &before);
     }
 }
+
+/// The device cgroup: with the template's deny-all rule, root with
+/// CAP_MKNOD can create a device node (/dev/kmsg's, 1:11, which neither
+/// runtime allows by default; runc allows `m` on every device) but not open
+/// it; allowing it lets it open. (The
+/// default devices are always allowed after the config's rules, as runc
+/// does.)
+#[test]
+fn denied_device_cannot_be_created_or_opened() {
+    let rt = Runtime::new();
+    let attempt = |tag: &str, rules: Value| {
+        let id = unique_id(tag);
+        let mut bundle = Bundle::new();
+        for set in ["bounding", "effective", "permitted"] {
+            bundle.set(
+                &format!("/process/capabilities/{set}"),
+                json!(["CAP_MKNOD", "CAP_DAC_OVERRIDE"]),
+            );
+        }
+        bundle.sh(
+            "mknod /dev/kmsg2 c 1 11 && echo made; (: > /dev/kmsg2) 2>/dev/null && echo opened; true",
+        );
+        bundle.set("/linux/resources", json!({ "devices": rules }));
+        let before = rt.leaks(&id, &bundle);
+        let out = rt.run(&id, &bundle);
+        out.ok();
+        rt.assert_nothing_left(&id, &bundle, &before);
+        out.stdout
+    };
+    let denied = attempt("cg-dev-deny", json!([{"allow": false, "access": "rwm"}]));
+    assert_eq!(denied, "made\n", "the denied device was opened");
+    let allowed = attempt(
+        "cg-dev-allow",
+        json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "rwm"}
+        ]),
+    );
+    assert_eq!(allowed, "made\nopened\n");
+}
+
+/// `update` changes cpuset and block IO weight, read back from the files.
+#[test]
+fn update_cpuset_and_blkio() {
+    let rt = Runtime::new();
+    let (id, bundle) = running(
+        &rt,
+        "cg-update2",
+        json!({"cpu": {"cpus": "0"}, "blockIO": {"weight": 300}}),
+    );
+    let before = rt.leaks(&id, &bundle);
+    assert_eq!(read_limit(&rt, &id, "cpuset/cpuset.cpus"), "0");
+    rt.exec(&[
+        "update",
+        "--cpuset-cpus",
+        "0-1",
+        "--blkio-weight",
+        "500",
+        &id,
+    ])
+    .ok();
+    assert_eq!(read_limit(&rt, &id, "cpuset/cpuset.cpus"), "0-1");
+    let weight = read_limit(&rt, &id, "blkio/blkio.bfq.weight");
+    assert!(
+        weight.ends_with("500"),
+        "blkio weight after update: {weight}"
+    );
+    rt.delete_force(&id).ok();
+    rt.assert_nothing_left(&id, &bundle, &before);
+}

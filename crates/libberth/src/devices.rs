@@ -34,8 +34,11 @@ fn rule(
 }
 
 /// The default devices (null, zero, full, random, urandom, tty) plus
-/// /dev/pts and /dev/ptmx, as runc allows them.
+/// /dev/pts and /dev/ptmx, as runc allows them; like runc, creating any
+/// device node (`m`) is allowed, opening it is not.
 const DEFAULT_ALLOW: &[&str] = &[
+    "c *:* m",
+    "b *:* m",
     "c 1:3 rwm",
     "c 1:5 rwm",
     "c 1:7 rwm",

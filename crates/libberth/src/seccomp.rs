@@ -23,7 +23,8 @@ pub fn compile(profile: &LinuxSeccomp, config: &Path) -> Result<Program> {
         native: None,
         debug: crate::trace::enabled().then_some(&debug as &dyn Fn(&str)),
     };
-    let program = berth_seccomp::compile_with(profile, &opts).map_err(|e| bad(e.to_string()))?;
+    let program = berth_seccomp::compile_with(profile, &opts)
+        .map_err(|e| bad(e.to_string().trim_start_matches("seccomp: ").to_owned()))?;
     program
         .check_kernel_support()
         .map_err(|e| bad(e.to_string()))?;
