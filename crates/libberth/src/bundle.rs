@@ -116,12 +116,6 @@ impl Bundle {
                 process.apparmor_profile().is_some(),
             ),
             ("process.selinuxLabel", process.selinux_label().is_some()),
-            ("process.ioPriority", process.io_priority().is_some()),
-            ("process.scheduler", process.scheduler().is_some()),
-            (
-                "process.execCPUAffinity",
-                process.exec_cpu_affinity().is_some(),
-            ),
         ] {
             if set {
                 return Err(Error::Unsupported(format!(
@@ -261,8 +255,6 @@ impl Bundle {
         for (field, set) in [
             ("linux.mountLabel", linux.mount_label().is_some()),
             ("linux.intelRdt", linux.intel_rdt().is_some()),
-            ("linux.personality", linux.personality().is_some()),
-            ("linux.memoryPolicy", linux.memory_policy().is_some()),
             (
                 "linux.netDevices",
                 linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),

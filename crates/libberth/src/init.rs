@@ -226,6 +226,9 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
             )
         }),
     });
+    if let Some(linux) = spec.linux() {
+        crate::attrs::apply_linux(linux)?;
+    }
     let mut keep = vec![a.sync, a.fifo];
     keep.extend(a.seccomp_listener);
     let prepared = crate::process::prepare(process, a.preserve_fds, &keep, seccomp)?;

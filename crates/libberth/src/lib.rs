@@ -10,6 +10,7 @@
 //! * [`rootfs`], [`mount_options`], [`devices`]: the root filesystem;
 //! * [`capabilities`], [`hooks`], [`tty`].
 
+pub mod attrs;
 pub mod bundle;
 pub mod capabilities;
 pub mod container;

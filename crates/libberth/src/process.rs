@@ -128,6 +128,7 @@ pub fn prepare<'a>(
         }
     }
 
+    crate::attrs::apply_process(process)?;
     let nnp = process.no_new_privileges() == Some(true);
     let late_seccomp = match seccomp {
         Some(s) if !nnp => {

@@ -334,6 +334,13 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     };
     // On a pure v2 host init is born in its cgroup (CLONE_INTO_CGROUP):
     // no window in the caller's cgroup and no cgroup.procs write.
+    if let Some(cpus) = process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().clone())
+    {
+        crate::attrs::set_affinity("process.execCPUAffinity.initial", &cpus)?;
+    }
     let cgroup_fd = cgroup.clone_into_fd();
     let forked = sys::clone3(clone_flags, cgroup_fd.as_ref().map(|fd| fd.as_raw_fd()));
     if !matches!(forked, Ok(Forked::Child)) {

@@ -324,6 +324,15 @@ pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32> {
             restore.push((*t, back));
         }
     }
+    if let Some(cpus) = process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().clone())
+    {
+        // The spec: the runtime's own process runs on these CPUs until the
+        // new process is in the container's cgroup.
+        crate::attrs::set_affinity("process.execCPUAffinity.initial", &cpus)?;
+    }
     if !opts.detach {
         foreground::block_signals()?;
     }
@@ -347,6 +356,7 @@ pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32> {
                 process: &process,
                 preserve_fds: opts.preserve_fds,
                 seccomp: seccomp.as_ref(),
+                linux: spec.linux().as_ref(),
                 seccomp_listener: listener
                     .as_ref()
                     .map(|(s, state, md)| (s.as_raw_fd(), state, md.as_deref())),
@@ -431,6 +441,7 @@ struct ExecChild<'a> {
     process: &'a Process,
     preserve_fds: u32,
     seccomp: Option<&'a berth_seccomp::Program>,
+    linux: Option<&'a oci_spec::runtime::Linux>,
     seccomp_listener: Option<(RawFd, &'a serde_json::Value, Option<&'a str>)>,
 }
 
@@ -476,6 +487,9 @@ impl ExecChild<'_> {
                 )
             }),
         });
+        if let Some(linux) = self.linux {
+            crate::attrs::apply_linux(linux)?;
+        }
         let mut keep = vec![self.sync];
         keep.extend(self.seccomp_listener.map(|(fd, _, _)| fd));
         let prepared = crate::process::prepare(self.process, self.preserve_fds, &keep, seccomp)?;
