@@ -138,3 +138,41 @@ fn leaked_fd_as_cwd_cannot_reach_the_host() {
         rt.assert_nothing_left(&id, &bundle, &before);
     }
 }
+
+/// AppArmor and SELinux labels where the LSM is not active: a clear error
+/// naming the field, never a container silently running unconfined.
+#[test]
+fn lsm_labels_without_the_lsm_fail_clearly() {
+    let active = fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
+    if !is_berth(&Runtime::new()) || active.contains("apparmor") || active.contains("selinux") {
+        return;
+    }
+    let rt = Runtime::new();
+    for (pointer, value, needle) in [
+        (
+            "/process/apparmorProfile",
+            "docker-default",
+            "process.apparmorProfile",
+        ),
+        (
+            "/process/selinuxLabel",
+            "system_u:system_r:container_t:s0",
+            "process.selinuxLabel",
+        ),
+        (
+            "/linux/mountLabel",
+            "system_u:object_r:container_file_t:s0",
+            "linux.mountLabel",
+        ),
+    ] {
+        let id = unique_id("lsm");
+        let mut bundle = Bundle::new();
+        bundle.args(&["true"]);
+        bundle.set(pointer, serde_json::Value::from(value));
+        let before = rt.leaks(&id, &bundle);
+        rt.create(&id, &bundle)
+            .fails()
+            .stderr_mentions(&[needle, "not enabled on this host"]);
+        rt.assert_nothing_left(&id, &bundle, &before);
+    }
+}

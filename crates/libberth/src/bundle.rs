@@ -110,19 +110,15 @@ impl Bundle {
                 format!("{:?} is not an absolute path", process.cwd()),
             ));
         }
-        for (field, set) in [
-            (
-                "process.apparmorProfile",
-                process.apparmor_profile().is_some(),
-            ),
-            ("process.selinuxLabel", process.selinux_label().is_some()),
-        ] {
-            if set {
-                return Err(Error::Unsupported(format!(
-                    "{field} (in {})",
-                    self.config_path.display()
-                )));
-            }
+        if let Some(p) = process
+            .apparmor_profile()
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        {
+            return Err(self.lsm("process.apparmorProfile", p, "apparmor"));
+        }
+        if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+            return Err(self.lsm("process.selinuxLabel", l, "selinux"));
         }
         let Some(linux) = spec.linux() else {
             return Err(self.bad("linux", "is missing: berth runs Linux containers"));
@@ -253,7 +249,6 @@ impl Bundle {
             }
         }
         for (field, set) in [
-            ("linux.mountLabel", linux.mount_label().is_some()),
             ("linux.intelRdt", linux.intel_rdt().is_some()),
             (
                 "linux.netDevices",
@@ -266,6 +261,9 @@ impl Bundle {
                     self.config_path.display()
                 )));
             }
+        }
+        if let Some(l) = linux.mount_label().as_deref().filter(|l| !l.is_empty()) {
+            return Err(self.lsm("linux.mountLabel", l, "selinux"));
         }
         for (i, dev) in linux.devices().iter().flatten().enumerate() {
             if !dev.path().is_absolute()
@@ -338,6 +336,23 @@ impl Bundle {
             }
         }
         Ok(())
+    }
+
+    /// The error for an LSM label: the LSM is not active on this host
+    /// (the usual case here), or berth cannot apply its labels yet.
+    fn lsm(&self, field: &str, value: &str, lsm: &str) -> Error {
+        let active = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
+        if active.split(',').any(|l| l.trim() == lsm) {
+            Error::Unsupported(format!(
+                "{field} {value:?} (in {}): {lsm} labels",
+                self.config_path.display()
+            ))
+        } else {
+            self.bad(
+                field,
+                format!("{value:?}: {lsm} is not enabled on this host"),
+            )
+        }
     }
 
     /// The namespace entry of `typ`, if the config lists one.
