@@ -16,6 +16,7 @@ pub mod capabilities;
 pub mod container;
 pub mod devices;
 mod error;
+pub mod failpoint;
 pub mod features;
 pub mod foreground;
 pub mod hooks;

@@ -173,6 +173,8 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         cgroup: None,
         locked: Some(locked),
     };
+    crate::failpoint::hit("create:state-dir");
+    crate::failpoint::hit("create:state-dir");
     let dir = cleanup
         .locked
         .as_ref()
@@ -196,9 +198,40 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
             .map_err(Error::io("open", &fifo_path))?,
     );
 
+    let mut st = State {
+        oci_version: crate::OCI_VERSION.to_owned(),
+        id: opts.id.clone(),
+        pid: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::rfc3339(std::time::SystemTime::now()),
+        annotations: spec.annotations().clone(),
+        init_start_time: 0,
+        cgroup_path: cgroup_path.clone(),
+        freezer_state: layout.v1("freezer").map(|h| {
+            h.mount_point
+                .join(cgroup_path.trim_start_matches('/'))
+                .join("freezer.state")
+        }),
+        systemd_cgroup: opts.systemd_cgroup,
+        rootless: opts.rootless,
+        own_pid_ns: linux
+            .namespaces()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none()),
+        hooks: spec.hooks().clone(),
+    };
+    // A first state.json before anything is made outside the state dir: if
+    // berth is killed from here on, `delete` finds the cgroup to remove.
+    if let Some(l) = cleanup.locked.as_ref() {
+        l.save(&st)?;
+    }
     cleanup.cgroup = Some(&cgroup);
     cgroup.create()?;
     crate::trace::phase("cgroup created");
+    crate::failpoint::hit("create:cgroup");
     if let Some(resources) = linux.resources() {
         cgroup.apply(resources)?;
         if let Some(rules) = resources.devices() {
@@ -290,29 +323,6 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         }
     }
 
-    let mut st = State {
-        oci_version: crate::OCI_VERSION.to_owned(),
-        id: opts.id.clone(),
-        pid: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: state::rfc3339(std::time::SystemTime::now()),
-        annotations: spec.annotations().clone(),
-        init_start_time: 0,
-        cgroup_path: cgroup_path.clone(),
-        freezer_state: layout.v1("freezer").map(|h| {
-            h.mount_point
-                .join(cgroup_path.trim_start_matches('/'))
-                .join("freezer.state")
-        }),
-        systemd_cgroup: opts.systemd_cgroup,
-        rootless: opts.rootless,
-        own_pid_ns: namespaces
-            .iter()
-            .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none()),
-        hooks: spec.hooks().clone(),
-    };
-
     let join_raw: Vec<(i32, RawFd)> = join.iter().map(|(t, fd)| (*t, fd.as_raw_fd())).collect();
     let args = InitArgs {
         bundle: &bundle,
@@ -353,6 +363,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     };
     drop(child_sock);
     crate::trace::phase("init cloned");
+    crate::failpoint::hit("create:cloned");
     drop(console);
     let pidfd_dup = pidfd.try_clone().map_err(Error::io("dup", "pidfd"))?;
     cleanup.child = Some((pid, pidfd_dup));
@@ -377,6 +388,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
                 let json = st.oci_json(Status::Creating).to_string();
                 for (kind, list) in hook_lists(spec) {
                     if kind == "prestart" || kind == "createRuntime" {
+                        crate::failpoint::hit("create:hooks");
                         hooks::run(kind, list, &json)?;
                     }
                 }
@@ -384,6 +396,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
             }
             Some(b'R') => {
                 crate::trace::phase("init ready: mounts, pivot_root, user and capabilities done");
+                crate::failpoint::hit("create:ready");
                 break;
             }
             Some(b'E') => return Err(Error::Init(String::from_utf8_lossy(&msg[1..]).into_owned())),
@@ -405,6 +418,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         state::write_pid_file(p, pid)?;
     }
     crate::trace::phase("state and pid file written");
+    crate::failpoint::hit("create:state-written");
     // Success: disarm the cleanup; the lock is released on drop.
     cleanup.child = None;
     cleanup.cgroup = None;

@@ -24,6 +24,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<Vec<String>> {
         Err(e) => return Err(e),
     };
     let st = locked.load(id)?;
+    crate::failpoint::hit("delete:locked");
     let status = status_of(&locked, &st);
     match status {
         Status::Stopped | Status::Created => {}
@@ -53,9 +54,11 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<Vec<String>> {
             }
         }
     }
+    crate::failpoint::hit("delete:killed");
     // The freezer and its thaw are handled by destroy; SIGKILL reaches all.
     cg.destroy()?;
     crate::trace::phase("cgroup removed");
+    crate::failpoint::hit("delete:cgroup-removed");
     let poststop = st.hooks.as_ref().and_then(|h| h.poststop().clone());
     locked.remove()?;
     crate::trace::phase("state removed");

@@ -366,6 +366,7 @@ pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32> {
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop(child_sock);
+    crate::failpoint::hit("exec:cloned");
     drop(console);
     drop(pidfd);
     let kill_child = |e: Error| {

@@ -12,6 +12,7 @@ use crate::{hooks, sys, Error, Result};
 pub fn start(root: &Root, id: &str) -> Result<()> {
     let locked = root.lock(id)?;
     let st = locked.load(id)?;
+    crate::failpoint::hit("start:locked");
     match status_of(&locked, &st) {
         Status::Created => {}
         Status::Stopped => {
@@ -99,6 +100,7 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         return Err(Error::Init("container init exited before start".into()));
     }
     crate::trace::phase("init released from exec.fifo and exec'd");
+    crate::failpoint::hit("start:released");
     std::fs::remove_file(&fifo_path).map_err(Error::io("remove", &fifo_path))?;
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().clone()) {
         let json = st.oci_json(Status::Running).to_string();
