@@ -97,9 +97,9 @@ fn features_document() {
         );
     }
 
-    // berth has no idmapped mounts and must not claim them: containerd would
-    // send idmap mounts it cannot apply. Its seccomp support lists every
-    // action and operator. runc 1.1.5 predates mountExtensions.
+    // berth supports idmapped mounts (containerd's CRI enables user
+    // namespaces only with this) and lists every seccomp action. runc 1.1.5
+    // predates mountExtensions.
     if berth_e2e::is_berth() {
         assert_eq!(
             doc.pointer("/linux/seccomp/enabled"),
@@ -116,7 +116,7 @@ fn features_document() {
         }
         assert_eq!(
             doc.pointer("/linux/mountExtensions/idmap/enabled"),
-            Some(&Value::Bool(false)),
+            Some(&Value::Bool(true)),
             "{doc:#}"
         );
     }
@@ -144,6 +144,8 @@ fn needs_setup(kind: &str, option: &str) -> bool {
         "remount" => true,
         // runc only: copies the directory's content into the tmpfs.
         "tmpcopyup" => true,
+        // Idmapped bind mounts need uid/gid mappings (tests/tests/idmap.rs).
+        "idmap" | "ridmap" => true,
         _ => false,
     }
 }

@@ -286,11 +286,20 @@ impl Bundle {
                     format!("{:?}: {}", b.option, b.reason),
                 )
             })?;
-            if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-                return Err(Error::Unsupported(format!(
-                    "idmapped mounts (mounts[{i}] in {})",
-                    self.config_path.display()
-                )));
+            if parsed.idmap.is_some() || m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+                if !parsed.is_bind() {
+                    return Err(self.bad(
+                        format!("mounts[{i}]"),
+                        "idmapped mounts must be bind mounts",
+                    ));
+                }
+                let (uids, gids) = idmap_mappings(&self.spec, m);
+                if uids.is_empty() || gids.is_empty() {
+                    return Err(self.bad(
+                        format!("mounts[{i}].uidMappings"),
+                        "an idmapped mount needs uidMappings and gidMappings (on the mount or in linux)",
+                    ));
+                }
             }
             if m.destination()
                 .components()
@@ -365,6 +374,28 @@ impl Bundle {
             .iter()
             .find(|n| n.typ() == typ)
     }
+}
+
+/// The mappings of an idmapped mount: its own, else the container's.
+pub fn idmap_mappings(
+    spec: &Spec,
+    m: &oci_spec::runtime::Mount,
+) -> (
+    Vec<oci_spec::runtime::LinuxIdMapping>,
+    Vec<oci_spec::runtime::LinuxIdMapping>,
+) {
+    let linux = spec.linux().as_ref();
+    let uids = m
+        .uid_mappings()
+        .clone()
+        .or_else(|| linux.and_then(|l| l.uid_mappings().clone()))
+        .unwrap_or_default();
+    let gids = m
+        .gid_mappings()
+        .clone()
+        .or_else(|| linux.and_then(|l| l.gid_mappings().clone()))
+        .unwrap_or_default();
+    (uids, gids)
 }
 
 /// Every hook list of the spec with its config name.

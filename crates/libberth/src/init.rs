@@ -51,6 +51,8 @@ pub struct InitArgs<'a> {
     pub no_pivot: bool,
     /// Whether to join a fresh session keyring (not `--no-new-keyring`).
     pub new_keyring: bool,
+    /// Idmapped mount trees prepared by the parent: (mount index, fd).
+    pub idmapped: &'a [(usize, RawFd)],
     /// The compiled `linux.seccomp` filter.
     pub seccomp: Option<&'a berth_seccomp::Program>,
     /// A stream connected to `linux.seccomp.listenerPath`.
@@ -156,6 +158,7 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         cgroups: a.cgroups,
         cgroupns: a.new_cgroupns || a.join.iter().any(|(t, _)| *t == libc::CLONE_NEWCGROUP),
         userns: a.new_userns,
+        idmapped: a.idmapped,
     };
     rootfs::prepare(&cx)?;
     let hook_list = crate::bundle::hook_lists(spec);

@@ -20,6 +20,7 @@ pub mod failpoint;
 pub mod features;
 pub mod foreground;
 pub mod hooks;
+pub mod idmap;
 pub mod init;
 pub mod mount_options;
 pub mod process;

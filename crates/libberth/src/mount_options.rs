@@ -35,6 +35,8 @@ pub struct MountOptions {
     pub attr_clr: u64,
     /// Options passed to the filesystem as the data string.
     pub data: Vec<String>,
+    /// `idmap` (Some(false)) or `ridmap` (Some(true), recursive).
+    pub idmap: Option<bool>,
 }
 
 impl Default for MountOptions {
@@ -46,6 +48,7 @@ impl Default for MountOptions {
             attr_set: 0,
             attr_clr: 0,
             data: Vec::new(),
+            idmap: None,
         }
     }
 }
@@ -181,8 +184,10 @@ pub fn parse(typ: Option<&str>, options: &[String]) -> Result<MountOptions, BadO
         } else if let Some((set, clr)) = recursive(opt) {
             o.attr_set = (o.attr_set & !clr) | set;
             o.attr_clr = (o.attr_clr & !set) | clr;
-        } else if matches!(opt.as_str(), "idmap" | "ridmap") {
-            return Err(bad(i, opt, "idmapped mounts are not supported yet"));
+        } else if opt == "idmap" {
+            o.idmap = Some(false);
+        } else if opt == "ridmap" {
+            o.idmap = Some(true);
         } else if opt == "tmpcopyup" {
             return Err(bad(i, opt, "tmpcopyup is not supported yet"));
         } else if opt.is_empty() {
@@ -256,8 +261,18 @@ mod tests {
     }
 
     #[test]
-    fn idmap_is_refused_clearly() {
-        let e = parse(Some("bind"), &opts(&["bind", "idmap"])).unwrap_err();
-        assert!(e.reason.contains("not supported"));
+    fn idmap_options() {
+        assert_eq!(
+            parse(Some("bind"), &opts(&["bind", "idmap"]))
+                .unwrap()
+                .idmap,
+            Some(false)
+        );
+        assert_eq!(
+            parse(Some("bind"), &opts(&["rbind", "ridmap"]))
+                .unwrap()
+                .idmap,
+            Some(true)
+        );
     }
 }

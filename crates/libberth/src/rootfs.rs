@@ -35,6 +35,8 @@ pub struct RootfsContext<'a> {
     pub cgroupns: bool,
     /// Whether the container has its own user namespace.
     pub userns: bool,
+    /// Idmapped trees the parent prepared: (index in `mounts`, fd).
+    pub idmapped: &'a [(usize, std::os::fd::RawFd)],
 }
 
 fn sys_err(op: &'static str, target: impl std::fmt::Display) -> impl FnOnce(Errno) -> Error {
@@ -193,14 +195,22 @@ fn mount_one(cx: &RootfsContext<'_>, root: &OwnedFd, index: usize, m: &Mount) ->
         let target = sys::mkdir_all_in_root(root, dest, leaf)
             .map_err(sys_err("create mount target", &what))?;
         let src_s = src.to_string_lossy();
-        do_mount(
-            Some(&src_s),
-            &sys::fd_path(&target),
-            None,
-            opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
-            None,
-        )
-        .map_err(sys_err("bind mount", format!("{src_s} ({what})")))?;
+        if let Some((_, tree)) = cx.idmapped.iter().find(|(i, _)| *i == index) {
+            // SAFETY: the parent opened this fd for us; it stays open until execve.
+            let tree = std::mem::ManuallyDrop::new(unsafe {
+                <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(*tree)
+            });
+            crate::idmap::attach(&tree, &target, &what)?;
+        } else {
+            do_mount(
+                Some(&src_s),
+                &sys::fd_path(&target),
+                None,
+                opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
+                None,
+            )
+            .map_err(sys_err("bind mount", format!("{src_s} ({what})")))?;
+        }
         let mounted =
             sys::open_in_root(root, dest, libc::O_PATH).map_err(sys_err("reopen", &what))?;
         let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);

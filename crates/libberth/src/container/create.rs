@@ -323,6 +323,28 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         }
     }
 
+    // Idmapped bind mounts are prepared here, with host privileges.
+    let mut idmapped: Vec<(usize, OwnedFd)> = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let opts_m = crate::mount_options::parse(
+            m.typ().as_deref(),
+            m.options().as_deref().unwrap_or_default(),
+        )
+        .map_err(|b| Error::Init(format!("mounts[{i}].options: {}", b.reason)))?;
+        if opts_m.idmap.is_some() || m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+            let (uids, gids) = crate::bundle::idmap_mappings(spec, m);
+            let src = bundle
+                .dir
+                .join(m.source().as_deref().unwrap_or(Path::new("")));
+            let recursive =
+                opts_m.idmap == Some(true) || opts_m.flags.contains(nix::mount::MsFlags::MS_REC);
+            idmapped.push((i, crate::idmap::prepare(&src, recursive, &uids, &gids)?));
+        }
+    }
+    let idmapped_raw: Vec<(usize, RawFd)> = idmapped
+        .iter()
+        .map(|(i, fd)| (*i, fd.as_raw_fd()))
+        .collect();
     let join_raw: Vec<(i32, RawFd)> = join.iter().map(|(t, fd)| (*t, fd.as_raw_fd())).collect();
     let args = InitArgs {
         bundle: &bundle,
@@ -336,6 +358,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         new_userns,
         no_pivot: opts.no_pivot,
         new_keyring: !opts.no_new_keyring,
+        idmapped: &idmapped_raw,
         seccomp: seccomp.as_ref(),
         seccomp_listener: seccomp_listener.as_ref().map(|s| s.as_raw_fd()),
         preserve_fds: opts.preserve_fds,
