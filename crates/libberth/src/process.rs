@@ -150,10 +150,22 @@ pub fn prepare<'a>(
         .flatten()
         .map(|g| (*g).into())
         .collect();
-    nix::unistd::setgroups(&gids).map_err(Error::sys(
-        "setgroups",
-        format!("{:?}", user.additional_gids()),
-    ))?;
+    // A rootless user namespace mapped without newgidmap has setgroups
+    // denied (user_namespaces(7)): then there is nothing to drop, and
+    // supplementary groups cannot be set.
+    let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    if denied && !gids.is_empty() {
+        return Err(Error::Init(format!(
+            "process.user.additionalGids {:?}: setgroups is denied in this rootless user namespace (map several gids with newgidmap)",
+            user.additional_gids()
+        )));
+    }
+    if !denied {
+        nix::unistd::setgroups(&gids).map_err(Error::sys(
+            "setgroups",
+            format!("{:?}", user.additional_gids()),
+        ))?;
+    }
     if let Some(p) = &caps_plan {
         p.apply_bounding()?;
     }

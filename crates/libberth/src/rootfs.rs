@@ -325,7 +325,13 @@ fn mount_cgroup_v1(
             )
             .map_err(sys_err("mount cgroup", &sub_what))?;
         } else {
-            let host = h.mount_point.join(cx.cgroup_path.trim_start_matches('/'));
+            let path = if cx.cgroup_path.is_empty() {
+                // Rootless without its own cgroup: the caller's.
+                own_cgroup(h).unwrap_or_default()
+            } else {
+                cx.cgroup_path.to_owned()
+            };
+            let host = h.mount_point.join(path.trim_start_matches('/'));
             let host_s = host.to_string_lossy();
             do_mount(
                 Some(&host_s),
@@ -362,6 +368,22 @@ fn mount_cgroup_v1(
         bind_remount(&sys::fd_path(&mounted), base | MsFlags::MS_RDONLY, what)?;
     }
     Ok(())
+}
+
+/// This process's cgroup in hierarchy `h`, from /proc/self/cgroup.
+fn own_cgroup(h: &berth_cgroups::Hierarchy) -> Option<String> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+        let matches = if h.unified {
+            ctrls.is_empty()
+        } else {
+            let names: Vec<&str> = ctrls.split(',').collect();
+            h.controllers.iter().all(|c| names.contains(&c.as_str()))
+        };
+        matches.then(|| path.to_owned())
+    })
 }
 
 fn symlink_at(dir: &OwnedFd, target: &str, name: &str) -> std::result::Result<(), Errno> {

@@ -85,6 +85,27 @@ pub struct State {
 }
 
 impl State {
+    /// The container's cgroup; `None` for a rootless container that runs
+    /// without one (the host gave it no cgroup to manage).
+    pub fn cgroup(&self) -> Result<Option<berth_cgroups::FsManager>> {
+        if self.cgroup_path.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(berth_cgroups::FsManager::new(
+            berth_cgroups::Layout::detect()?,
+            &self.cgroup_path,
+        )))
+    }
+
+    /// The container's cgroup, or an error saying `what` needs one.
+    pub fn require_cgroup(&self, what: &str) -> Result<berth_cgroups::FsManager> {
+        self.cgroup()?.ok_or_else(|| {
+            Error::BadStatus(format!(
+                "{what} needs a cgroup, and this rootless container runs without one"
+            ))
+        })
+    }
+
     /// The state JSON the OCI spec defines (runc's key order), as callers
     /// and hooks read it.
     pub fn oci_json(&self, status: Status) -> serde_json::Value {

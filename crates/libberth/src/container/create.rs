@@ -229,10 +229,31 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         l.save(&st)?;
     }
     cleanup.cgroup = Some(&cgroup);
-    cgroup.create()?;
+    // Rootless: without a delegated cgroup the container runs in the
+    // caller's cgroup, as runc does, unless it asks for limits.
+    let use_cgroup = match cgroup.create() {
+        Ok(()) => true,
+        Err(e) if opts.rootless && permission_denied(&e) => {
+            if let Some(field) = linux.resources().as_ref().and_then(limits_requested) {
+                return Err(Error::Config {
+                    file: bundle.config_path.clone(),
+                    field: format!("linux.resources.{field}"),
+                    reason: format!("rootless: limits need a delegated cgroup, and {e}"),
+                });
+            }
+            st.cgroup_path = String::new();
+            st.freezer_state = None;
+            cleanup.cgroup = None;
+            if let Some(l) = cleanup.locked.as_ref() {
+                l.save(&st)?;
+            }
+            false
+        }
+        Err(e) => return Err(e.into()),
+    };
     crate::trace::phase("cgroup created");
     crate::failpoint::hit("create:cgroup");
-    if let Some(resources) = linux.resources() {
+    if let (Some(resources), true) = (linux.resources(), use_cgroup) {
         cgroup.apply(resources)?;
         if let Some(rules) = resources.devices() {
             crate::devices::apply(
@@ -363,7 +384,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         seccomp_listener: seccomp_listener.as_ref().map(|s| s.as_raw_fd()),
         preserve_fds: opts.preserve_fds,
         cgroups: &layout,
-        cgroup_path: &cgroup_path,
+        cgroup_path: &st.cgroup_path,
     };
     // On a pure v2 host init is born in its cgroup (CLONE_INTO_CGROUP):
     // no window in the caller's cgroup and no cgroup.procs write.
@@ -374,7 +395,11 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     {
         crate::attrs::set_affinity("process.execCPUAffinity.initial", &cpus)?;
     }
-    let cgroup_fd = cgroup.clone_into_fd();
+    let cgroup_fd = if use_cgroup {
+        cgroup.clone_into_fd()
+    } else {
+        None
+    };
     let forked = sys::clone3(clone_flags, cgroup_fd.as_ref().map(|fd| fd.as_raw_fd()));
     if !matches!(forked, Ok(Forked::Child)) {
         // Only the parent goes back: init must stay where it was born.
@@ -392,7 +417,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     cleanup.child = Some((pid, pidfd_dup));
     st.pid = pid;
 
-    if cgroup_fd.is_none() {
+    if use_cgroup && cgroup_fd.is_none() {
         cgroup.add_task(pid)?;
     }
     if new_userns {
@@ -453,6 +478,35 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     Ok(Created { pid, pidfd, pty })
 }
 
+/// Whether a cgroup error is the host refusing an unprivileged user.
+fn permission_denied(e: &berth_cgroups::Error) -> bool {
+    matches!(e, berth_cgroups::Error::Io { source, .. }
+        if matches!(source.raw_os_error(), Some(libc::EACCES | libc::EPERM | libc::EROFS)))
+}
+
+/// The first resource limit a config asks for (device rules aside).
+fn limits_requested(r: &oci_spec::runtime::LinuxResources) -> Option<&'static str> {
+    [
+        ("memory", r.memory().is_some()),
+        ("cpu", r.cpu().is_some()),
+        ("pids", r.pids().is_some()),
+        ("blockIO", r.block_io().is_some()),
+        (
+            "hugepageLimits",
+            r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()),
+        ),
+        ("network", r.network().is_some()),
+        ("rdma", r.rdma().as_ref().is_some_and(|v| !v.is_empty())),
+        (
+            "unified",
+            r.unified().as_ref().is_some_and(|v| !v.is_empty()),
+        ),
+    ]
+    .into_iter()
+    .find(|(_, set)| *set)
+    .map(|(name, _)| name)
+}
+
 fn restore_namespaces(restore: &[(i32, OwnedFd)]) {
     for (t, fd) in restore.iter().rev() {
         let _ = sys::setns(fd.as_raw_fd(), *t);
@@ -485,19 +539,43 @@ fn write_id_maps(pid: i32, linux: &oci_spec::runtime::Linux) -> Result<()> {
     let uids = linux.uid_mappings().as_deref().unwrap_or_default();
     let gids = linux.gid_mappings().as_deref().unwrap_or_default();
     if !nix::unistd::geteuid().is_root() {
-        let own = nix::unistd::geteuid().as_raw();
-        let single = uids.len() == 1
-            && uids[0].host_id() == own
-            && uids[0].size() == 1
-            && gids.len() == 1
-            && gids[0].size() == 1;
-        if !single {
-            return Err(Error::Unsupported(
-                "several uid/gid mapping ranges without root (newuidmap)".into(),
-            ));
+        let (own_uid, own_gid) = (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        );
+        let only_self = |maps: &[oci_spec::runtime::LinuxIdMapping], id: u32| {
+            maps.len() == 1 && maps[0].host_id() == id && maps[0].size() == 1
+        };
+        if only_self(uids, own_uid) && only_self(gids, own_gid) {
+            // Mapping just ourselves needs no helper, but setgroups must
+            // be denied first (user_namespaces(7)).
+            let setgroups = format!("/proc/{pid}/setgroups");
+            std::fs::write(&setgroups, "deny").map_err(Error::io("write", &setgroups))?;
+        } else {
+            // Several ranges: the setuid helpers check /etc/subuid and
+            // /etc/subgid for us.
+            for (helper, maps) in [("newuidmap", uids), ("newgidmap", gids)] {
+                let mut cmd = std::process::Command::new(helper);
+                cmd.arg(pid.to_string());
+                for m in maps {
+                    cmd.args([
+                        m.container_id().to_string(),
+                        m.host_id().to_string(),
+                        m.size().to_string(),
+                    ]);
+                }
+                let out = cmd.output().map_err(|e| {
+                    Error::Init(format!("rootless: {helper} is needed to map several id ranges (Debian package uidmap): {e}"))
+                })?;
+                if !out.status.success() {
+                    return Err(Error::Init(format!(
+                        "rootless: {helper} {pid} … failed: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    )));
+                }
+            }
+            return Ok(());
         }
-        let setgroups = format!("/proc/{pid}/setgroups");
-        std::fs::write(&setgroups, "deny").map_err(Error::io("write", &setgroups))?;
     }
     for (file, text) in [("uid_map", fmt(uids)), ("gid_map", fmt(gids))] {
         let path = format!("/proc/{pid}/{file}");

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use berth_cgroups::{FsManager, Layout, Manager};
+use berth_cgroups::Manager;
 
 use crate::container::status_of;
 use crate::state::{proc_status, ProcStatus, Root, Status};
@@ -35,8 +35,8 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<Vec<String>> {
         }
         _ => {}
     }
-    let cg = FsManager::new(Layout::detect()?, &st.cgroup_path);
-    if status == Status::Paused {
+    let cg = st.cgroup()?;
+    if let (Status::Paused, Some(cg)) = (status, &cg) {
         // A frozen process cannot act on SIGKILL until it is thawed.
         cg.thaw()?;
     }
@@ -56,7 +56,9 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<Vec<String>> {
     }
     crate::failpoint::hit("delete:killed");
     // The freezer and its thaw are handled by destroy; SIGKILL reaches all.
-    cg.destroy()?;
+    if let Some(cg) = &cg {
+        cg.destroy()?;
+    }
     crate::trace::phase("cgroup removed");
     crate::failpoint::hit("delete:cgroup-removed");
     let poststop = st.hooks.as_ref().and_then(|h| h.poststop().clone());

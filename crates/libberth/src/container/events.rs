@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use berth_cgroups::{FsManager, Layout, Manager, OomEvent};
+use berth_cgroups::{FsManager, Manager, OomEvent};
 use serde_json::{json, Value};
 
 use crate::container::status_of;
@@ -35,7 +35,7 @@ pub fn events(
     interval: Duration,
     mut emit: impl FnMut(&Value) -> Result<()>,
 ) -> Result<()> {
-    let cgroup_path = {
+    let cg = {
         let locked = root.lock(id)?;
         let st = locked.load(id)?;
         if status_of(&locked, &st) == Status::Stopped {
@@ -43,9 +43,8 @@ pub fn events(
                 "container with id {id} is not running"
             )));
         }
-        st.cgroup_path
+        st.require_cgroup("events")?
     };
-    let cg = FsManager::new(Layout::detect()?, &cgroup_path);
     if stats_only {
         return emit(&stats_event(id, &cg)?);
     }

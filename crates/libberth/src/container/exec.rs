@@ -233,7 +233,14 @@ pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32> {
         ));
     }
     let layout = Layout::detect()?;
-    let cgroup = FsManager::new(layout, &sub_cgroup(&st.cgroup_path, &opts.cgroup)?);
+    let cgroup = if st.cgroup_path.is_empty() {
+        None
+    } else {
+        Some(FsManager::new(
+            layout,
+            &sub_cgroup(&st.cgroup_path, &opts.cgroup)?,
+        ))
+    };
     // The container's seccomp profile applies to exec'd processes too.
     let seccomp_profile = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     let seccomp = seccomp_profile
@@ -304,6 +311,21 @@ pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32> {
     )
     .map_err(Error::sys("create", "sync socketpair"))?;
 
+    // Rootless: only the container's user namespace gives the rights to
+    // join its other namespaces, so this process enters it first (its
+    // host uid for files stays the same).
+    if !nix::unistd::geteuid().is_root() {
+        if let Some(i) = namespaces
+            .iter()
+            .position(|(t, _)| *t == libc::CLONE_NEWUSER)
+        {
+            let (_, fd) = namespaces.remove(i);
+            sys::setns(fd.as_raw_fd(), libc::CLONE_NEWUSER).map_err(Error::sys(
+                "join user namespace of",
+                format!("container {}", opts.id),
+            ))?;
+        }
+    }
     // pid and time namespaces apply to children: enter them here, clone,
     // and come back.
     let mut restore = Vec::new();
@@ -374,7 +396,9 @@ pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32> {
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         e
     };
-    cgroup.add_task(pid).map_err(|e| kill_child(e.into()))?;
+    if let Some(cg) = &cgroup {
+        cg.add_task(pid).map_err(|e| kill_child(e.into()))?;
+    }
     let go = send(parent_sock.as_raw_fd(), format!("G{pid}").as_bytes());
     // The socket closes at the execve (close-on-exec) or carries "E<msg>".
     let msg = recv(parent_sock.as_raw_fd())

@@ -1,6 +1,6 @@
 //! `kill`: signals init (or, with `--all`, every process of the cgroup).
 
-use berth_cgroups::{FsManager, Layout, Manager};
+use berth_cgroups::Manager;
 
 use crate::container::status_of;
 use crate::state::{proc_status, ProcStatus, Root, Status};
@@ -64,8 +64,10 @@ pub fn kill(root: &Root, id: &str, signal: i32, all: bool) -> Result<()> {
     // Without its own pid namespace, killing init does not kill the rest:
     // SIGKILL then reaches every process of the cgroup, as runc does.
     if all || (signal == libc::SIGKILL && !st.own_pid_ns) {
-        let cg = FsManager::new(Layout::detect()?, &st.cgroup_path);
-        return cg.signal_all(signal).map_err(Into::into);
+        // Without a cgroup (rootless) only init can be reached.
+        if let Some(cg) = st.cgroup()? {
+            return cg.signal_all(signal).map_err(Into::into);
+        }
     }
     let pidfd = match sys::pidfd_open(st.pid) {
         Ok(fd) => fd,

@@ -59,8 +59,12 @@ pub fn pids(root: &Root, id: &str) -> Result<Vec<i32>> {
     use berth_cgroups::Manager;
     let locked = root.lock(id)?;
     let st = locked.load(id)?;
-    let cg = berth_cgroups::FsManager::new(berth_cgroups::Layout::detect()?, &st.cgroup_path);
-    let mut pids = cg.pids()?;
+    let mut pids = match st.cgroup()? {
+        Some(cg) => cg.pids()?,
+        // Rootless without a cgroup: init is all berth can name.
+        None if status_of(&locked, &st) != crate::state::Status::Stopped => vec![st.pid],
+        None => Vec::new(),
+    };
     pids.sort_unstable();
     Ok(pids)
 }

@@ -4,7 +4,7 @@
 //! values (memory and swap, quota and period) are written consistently.
 //! Device rules are not updated (runc skips them too).
 
-use berth_cgroups::{FsManager, Layout, Manager};
+use berth_cgroups::Manager;
 use oci_spec::runtime::{LinuxResources, Spec};
 use serde_json::Value;
 
@@ -60,7 +60,7 @@ pub fn update(root: &Root, id: &str, resources: &LinuxResources) -> Result<()> {
     merge(&mut current, &new);
     let merged: LinuxResources = serde_json::from_value(current.clone())
         .map_err(|e| Error::Init(format!("invalid resources after merging the update: {e}")))?;
-    FsManager::new(Layout::detect()?, &st.cgroup_path).apply(&merged)?;
+    st.require_cgroup("update")?.apply(&merged)?;
     // Remember what is in force for the next update and for exec.
     if let Some(linux) = config.get_mut("linux").and_then(Value::as_object_mut) {
         linux.insert("resources".into(), current);
