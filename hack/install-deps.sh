@@ -17,6 +17,9 @@ packages=(busybox-static runc crun hyperfine jq strace iproute2 uidmap libseccom
 # their image (hack/mkimage.sh); python3-grpcio runs integration/cri.py, the
 # CRI client that stands in for the kubelet (Debian has no crictl).
 packages+=(containerd docker.io podman skopeo umoci python3-grpcio)
+# pier's registry tests (crates/pier/tests): a local registry and htpasswd
+# for its basic-auth instance.
+packages+=(docker-registry apache2-utils)
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

@@ -1,0 +1,367 @@
+//! pier: the daemonless Docker-like tool. Thin: parses arguments and calls
+//! pier-image.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use pier_image::{images, pull, push, AuthFile, Client, Credentials, Platform, Reference, Store};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "pier",
+    version,
+    about = "Daemonless containers: images, registries, runs"
+)]
+struct Cli {
+    /// Root of pier's store.
+    #[arg(
+        long,
+        global = true,
+        env = "PIER_ROOT",
+        default_value = "/var/lib/pier"
+    )]
+    root: PathBuf,
+    /// A registry that may be reached over plain HTTP (repeatable);
+    /// localhost and 127.0.0.0/8 always may.
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
+    insecure_registry: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Pull an image from a registry.
+    Pull {
+        /// Image reference.
+        image: String,
+        /// os/arch[/variant]; default the host's.
+        #[arg(long)]
+        platform: Option<String>,
+        /// Allow plain HTTP to this image's registry.
+        #[arg(long)]
+        insecure: bool,
+        /// Print only the image name.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Push a local image to a registry.
+    Push {
+        /// Local image.
+        image: String,
+        /// Destination (default: the image's own name).
+        destination: Option<String>,
+        /// Allow plain HTTP to the destination registry.
+        #[arg(long)]
+        insecure: bool,
+        /// No progress lines.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// List local images.
+    #[command(alias = "ls")]
+    Images {
+        /// `table` (default) or `json` (one object per line).
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Only image ids.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Remove local images by name or id, and unreferenced blobs.
+    Rmi {
+        /// Names or ids.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Image subcommands.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Log in to a registry (stores credentials in the Docker config).
+    Login {
+        /// Registry (`docker.io` when omitted).
+        server: Option<String>,
+        /// User name.
+        #[arg(short, long)]
+        username: Option<String>,
+        /// Password (prefer --password-stdin).
+        #[arg(short, long)]
+        password: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Allow plain HTTP to this registry.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Remove a registry's stored credentials.
+    Logout {
+        /// Registry (`docker.io` when omitted).
+        server: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// List local images.
+    Ls {
+        /// `table` or `json`.
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Only image ids.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Remove blobs no image references.
+    Prune,
+    /// Remove local images.
+    Rm {
+        /// Names or ids.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("pier: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn client(cli: &Cli, extra: Option<&str>) -> Result<Client> {
+    let mut insecure = cli.insecure_registry.clone();
+    insecure.extend(extra.map(str::to_string));
+    let auth = AuthFile::from_env().ok();
+    Ok(Client::new(auth, &insecure))
+}
+
+/// A registry name as the user typed it for login/logout: `host[:port]`,
+/// URL forms accepted, Docker Hub by default.
+fn registry_arg(server: Option<&str>) -> Result<Reference> {
+    let s = server.unwrap_or("docker.io");
+    let s = s
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let host = s.split('/').next().unwrap_or(s);
+    let host = match host {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io",
+        h => h,
+    };
+    // Any repository will do: only the registry is used.
+    Reference::parse(&format!("{host}/library/x")).with_context(|| format!("invalid registry {s}"))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Pull {
+            image,
+            platform,
+            insecure,
+            quiet,
+        } => {
+            let r = Reference::parse(image)?;
+            let client = client(&cli, insecure.then_some(r.registry.as_str()))?;
+            let store = Store::open(&cli.root)?;
+            let platform = match platform {
+                Some(p) => Platform::parse(p)?,
+                None => Platform::host(),
+            };
+            let quiet = *quiet;
+            let print = move |line: &str| {
+                if !quiet {
+                    println!("{line}");
+                }
+            };
+            let pulled = pull::pull(&client, &store, &r, &platform, &print)?;
+            println!("{}", pulled.name);
+        }
+        Command::Push {
+            image,
+            destination,
+            insecure,
+            quiet,
+        } => {
+            let local = Reference::parse(image)?;
+            let dest = match destination {
+                Some(d) => Reference::parse(d)?,
+                None => local.clone(),
+            };
+            let client = client(&cli, insecure.then_some(dest.registry.as_str()))?;
+            let store = Store::open(&cli.root)?;
+            let quiet = *quiet;
+            let print = move |line: &str| {
+                if !quiet {
+                    println!("{line}");
+                }
+            };
+            push::push(&client, &store, &local.to_string(), &dest, &print)?;
+        }
+        Command::Images { format, quiet }
+        | Command::Image {
+            command: ImageCommand::Ls { format, quiet },
+        } => list(&cli, format, *quiet)?,
+        Command::Rmi { images }
+        | Command::Image {
+            command: ImageCommand::Rm { images },
+        } => {
+            let store = Store::open(&cli.root)?;
+            let mut failed = false;
+            for what in images {
+                let removed = images::remove(&store, what)?;
+                if removed.is_empty() {
+                    eprintln!("pier: no such image: {what}");
+                    failed = true;
+                }
+                for n in removed {
+                    println!("Untagged: {n}");
+                }
+            }
+            let stats = images::prune(&store)?;
+            if stats.blobs > 0 {
+                println!("Deleted {} blobs ({} bytes)", stats.blobs, stats.bytes);
+            }
+            if failed {
+                std::process::exit(1);
+            }
+        }
+        Command::Image {
+            command: ImageCommand::Prune,
+        } => {
+            let store = Store::open(&cli.root)?;
+            let stats = images::prune(&store)?;
+            println!(
+                "Total reclaimed space: {} ({} blobs)",
+                human(stats.bytes),
+                stats.blobs
+            );
+        }
+        Command::Login {
+            server,
+            username,
+            password,
+            password_stdin,
+            insecure,
+        } => {
+            let r = registry_arg(server.as_deref())?;
+            let username = match username {
+                Some(u) => u.clone(),
+                None => prompt("Username: ")?,
+            };
+            let password = match (password, password_stdin) {
+                (Some(_), true) => bail!("--password and --password-stdin are mutually exclusive"),
+                (Some(p), false) => p.clone(),
+                (None, true) => {
+                    let mut line = String::new();
+                    std::io::stdin().lock().read_line(&mut line)?;
+                    line.trim_end_matches(['\n', '\r']).to_string()
+                }
+                (None, false) => prompt("Password: ")?,
+            };
+            let creds = Credentials { username, password };
+            let client = client(&cli, insecure.then_some(r.registry.as_str()))?;
+            client.login(&r, &creds)?;
+            let file = AuthFile::from_env()?;
+            file.set(&r.registry, &creds)?;
+            println!("Login Succeeded");
+        }
+        Command::Logout { server } => {
+            let r = registry_arg(server.as_deref())?;
+            let file = AuthFile::from_env()?;
+            if file.remove(&r.registry)? {
+                println!("Removing login credentials for {}", r.registry);
+            } else {
+                println!("Not logged in to {}", r.registry);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn prompt(what: &str) -> Result<String> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "cannot prompt for {}: standard input is not a terminal",
+            what.trim_end_matches([':', ' '])
+        );
+    }
+    print!("{what}");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn list(cli: &Cli, format: &str, quiet: bool) -> Result<()> {
+    let store = Store::open(&cli.root)?;
+    let list = images::list(&store)?;
+    if quiet {
+        for i in &list {
+            println!("{}", pull::short(&i.id));
+        }
+        return Ok(());
+    }
+    match format {
+        "json" => {
+            for i in &list {
+                println!("{}", serde_json::to_string(i)?);
+            }
+        }
+        "table" => {
+            let rows: Vec<[String; 5]> = list
+                .iter()
+                .map(|i| {
+                    [
+                        i.repository.clone(),
+                        i.tag.clone(),
+                        pull::short(&i.id).to_string(),
+                        i.created_at.clone(),
+                        human(i.size),
+                    ]
+                })
+                .collect();
+            let head = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"].map(String::from);
+            let mut w = [0; 5];
+            for r in std::iter::once(&head).chain(&rows) {
+                for (k, c) in r.iter().enumerate() {
+                    w[k] = w[k].max(c.len());
+                }
+            }
+            for r in std::iter::once(&head).chain(&rows) {
+                let line: Vec<String> = r
+                    .iter()
+                    .enumerate()
+                    .map(|(k, c)| format!("{c:<width$}", width = w[k]))
+                    .collect();
+                println!("{}", line.join("   ").trim_end());
+            }
+        }
+        f => bail!("unknown format {f:?}: use table or json"),
+    }
+    Ok(())
+}
+
+/// Docker's sizes: decimal units, three significant digits.
+fn human(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n}B")
+    } else {
+        let s = format!("{v:.2}");
+        format!(
+            "{}{}",
+            s.trim_end_matches('0').trim_end_matches('.'),
+            units[u]
+        )
+    }
+}
