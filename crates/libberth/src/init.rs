@@ -108,15 +108,25 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     // (exe, mem, fd) out of reach of anything in the container without
     // CAP_SYS_PTRACE, so the host binary cannot be reopened and
     // overwritten through /proc/<pid>/exe (CVE-2019-5736). execve of a
-    // normal program makes the process dumpable again.
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    // normal program makes the process dumpable again. An unprivileged
+    // parent writes our uid/gid maps, which a non-dumpable process's /proc
+    // files (owned by root then) would refuse: rootless, it happens once
+    // the maps are written, before anything else can enter the container.
+    let rootless_parent = !nix::unistd::geteuid().is_root();
+    if !rootless_parent {
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    }
     // Die with the parent while it still manages setup.
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     // No getppid() check: in a new pid namespace it is 0. If the parent
     // died before PDEATHSIG was armed, the sync socket reads EOF below.
     let go = recv(a.sync).map_err(Error::sys("receive from", "the runtime"))?;
+    if rootless_parent {
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    }
     let host_pid: i32 = match go.split_first() {
         Some((b'G', pid)) => std::str::from_utf8(pid)
             .ok()
