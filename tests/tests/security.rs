@@ -176,3 +176,124 @@ fn lsm_labels_without_the_lsm_fail_clearly() {
         rt.assert_nothing_left(&id, &bundle, &before);
     }
 }
+
+/// A rootfs whose /proc is a symlink (to a directory the image controls, or
+/// out of the rootfs): the proc mount is refused instead of landing where
+/// the link points.
+#[test]
+fn rootfs_with_proc_symlink_is_refused() {
+    let rt = Runtime::new();
+    let id = unique_id("proc-symlink");
+    let host = tempfile::tempdir().expect("tempdir");
+    let mut bundle = Bundle::new();
+    let proc_dir = bundle.rootfs().join("proc");
+    let _ = fs::remove_dir_all(&proc_dir);
+    symlink(host.path(), &proc_dir).expect("symlink /proc");
+    bundle.args(&["true"]);
+    let before = rt.leaks(&id, &bundle);
+    let out = rt.create(&id, &bundle);
+    if is_berth(&rt) {
+        out.fails().stderr_mentions(&["proc", "symlink"]);
+    }
+    // Whatever the runtime did, the host directory got no procfs.
+    let mounts = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(
+        !mounts.contains(&host.path().display().to_string()),
+        "procfs mounted on the host target"
+    );
+    rt.delete_force(&id);
+    rt.assert_nothing_left(&id, &bundle, &before);
+}
+
+/// CVE-2025-52881: a sysctl write redirected by a mount over /proc/sys (a
+/// bind mount of a host file in the config's mounts, standing in for a
+/// racing volume) must not reach that file.
+#[test]
+fn sysctl_write_is_not_redirected_by_a_mount_over_procfs() {
+    let rt = Runtime::new();
+    let id = unique_id("cve-2025-52881");
+    let host = tempfile::tempdir().expect("tempdir");
+    let victim = host.path().join("victim");
+    fs::write(&victim, "untouched\n").expect("write victim");
+    let mut bundle = Bundle::new();
+    bundle
+        .args(&["true"])
+        .sysctl("kernel.domainname", "pwned")
+        .bind(&victim, "/proc/sys/kernel/domainname", &["bind"]);
+    let before = rt.leaks(&id, &bundle);
+    let out = rt.run(&id, &bundle);
+    if is_berth(&rt) {
+        out.fails()
+            .stderr_mentions(&["sysctl", "kernel.domainname"]);
+        rt.assert_nothing_left(&id, &bundle, &before);
+    }
+    assert_eq!(fs::read_to_string(&victim).expect("victim"), "untouched\n");
+    rt.delete_force(&id);
+}
+
+/// CVE-2025-52565: /dev/console in a bind-mounted /dev is a symlink to a
+/// file the container can reach (here a bind-mounted host file); the
+/// terminal's bind mount must not land on that file.
+#[test]
+fn console_symlink_is_not_followed() {
+    let rt = Runtime::new();
+    let id = unique_id("cve-2025-52565");
+    let dev = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("tempdir");
+    fs::write(data.path().join("victim"), "host\n").expect("write victim");
+    symlink("/hostdata/victim", dev.path().join("console")).expect("symlink console");
+    // A real null device: masking binds it over files.
+    let null = std::ffi::CString::new(dev.path().join("null").display().to_string()).expect("path");
+    // SAFETY: mknod(2) with a NUL-terminated path.
+    let rc = unsafe { libc::mknod(null.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) };
+    assert_eq!(rc, 0, "mknod /dev/null");
+    let dir = tempfile::tempdir().expect("socket dir");
+    let sock = dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind console socket");
+    let mut bundle = Bundle::new();
+    bundle
+        .remove_mount("/dev")
+        .bind(dev.path(), "/dev", &["rbind"])
+        .mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &["newinstance", "ptmxmode=0666", "mode=0620"],
+        )
+        .bind(data.path(), "/hostdata", &["rbind"])
+        .args(&["true"]);
+    bundle.config_mut()["process"]["terminal"] = true.into();
+    bundle.save();
+    let before = rt.leaks(&id, &bundle);
+    let out = rt.create_with(
+        &id,
+        &bundle,
+        &["--console-socket", &sock.display().to_string()],
+    );
+    drop(listener);
+    // runc 1.1.5 refuses this /dev outright (it predates the fix); berth
+    // must create the container and keep the console mount in place.
+    if is_berth(&rt) {
+        out.ok();
+    }
+    if out.success() {
+        let pid = rt.state(&id)["pid"].as_i64().expect("pid");
+        let mounts =
+            fs::read_to_string(format!("/proc/{pid}/mountinfo")).expect("container mountinfo");
+        let targets: Vec<&str> = mounts.lines().filter_map(|l| l.split(' ').nth(4)).collect();
+        assert!(
+            !targets.contains(&"/hostdata/victim"),
+            "the pty was mounted over the symlink's target:\n{mounts}"
+        );
+        assert!(
+            targets.contains(&"/dev/console"),
+            "no console mount:\n{mounts}"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(data.path().join("victim")).expect("victim"),
+        "host\n"
+    );
+    rt.delete_force(&id);
+    rt.assert_nothing_left(&id, &bundle, &before);
+}

@@ -209,7 +209,7 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         sysctls.sort();
         for (k, v) in sysctls {
             let path = format!("/proc/sys/{}", k.replace('.', "/"));
-            std::fs::write(&path, v)
+            sys::write_proc(&path, v)
                 .map_err(|e| Error::Init(format!("failed to set sysctl {k}={v}: {path}: {e}")))?;
         }
     }

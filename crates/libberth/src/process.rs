@@ -107,7 +107,7 @@ pub fn prepare<'a>(
     crate::sys::close_fds_except(3 + preserve_fds, keep)
         .map_err(Error::sys("close", "inherited fds"))?;
     if let Some(adj) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+        crate::sys::write_proc("/proc/self/oom_score_adj", &adj.to_string())
             .map_err(|e| Error::Init(format!("failed to set process.oomScoreAdj to {adj}: {e}")))?;
     }
     for r in process.rlimits().iter().flatten() {

@@ -186,6 +186,18 @@ fn mount_one(cx: &RootfsContext<'_>, root: &OwnedFd, index: usize, m: &Mount) ->
     if typ == "cgroup" {
         return mount_cgroup_v1(cx, root, dest, &opts, &what);
     }
+    // proc and sysfs land exactly where the config says: a rootfs whose
+    // /proc or /sys is a symlink is refused, as runc does, rather than
+    // mounting them somewhere the link chose.
+    if matches!(typ, "proc" | "sysfs") {
+        let meta =
+            std::fs::symlink_metadata(cx.rootfs.join(dest.strip_prefix("/").unwrap_or(dest)));
+        if meta.is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Init(format!(
+                "{what}: the {typ} mount destination is a symlink in the rootfs"
+            )));
+        }
+    }
     if opts.is_bind() {
         let src = cx
             .bundle

@@ -349,3 +349,57 @@ pub fn check_cwd_reachable() -> Result<(), Errno> {
     }
     Ok(())
 }
+
+const RESOLVE_NO_XDEV: u64 = 0x01;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// Writes `value` to a file under /proc, refusing anything that is not
+/// procfs itself: no symlink on the way, no other filesystem mounted over a
+/// part of the path, and the file must be on procfs. A rootfs or a volume
+/// that redirects /proc/sys/… or /proc/self/… cannot turn the runtime's
+/// write into a write elsewhere (CVE-2025-52881).
+pub fn write_proc(path: &str, value: &str) -> std::io::Result<()> {
+    let rel = path
+        .strip_prefix("/proc/")
+        .ok_or_else(|| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    let proc_root = std::fs::File::open("/proc")?;
+    // SAFETY: fstatfs fills a statfs we own.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd and buffer.
+    if unsafe { libc::fstatfs(proc_root.as_raw_fd(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if st.f_type as i64 != PROC_SUPER_MAGIC {
+        return Err(std::io::Error::other("/proc is not procfs"));
+    }
+    let c = CString::new(rel).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    let how = OpenHow {
+        flags: (libc::O_WRONLY | libc::O_CLOEXEC | libc::O_TRUNC) as u64,
+        mode: 0,
+        // /proc/self is a symlink; resolve it to our pid by hand.
+        resolve: RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS,
+    };
+    let rel_c = if let Some(rest) = rel.strip_prefix("self/") {
+        CString::new(format!("{}/{rest}", std::process::id()))
+            .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?
+    } else {
+        c
+    };
+    // SAFETY: valid dirfd, NUL-terminated path and open_how of the size passed.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            proc_root.as_raw_fd(),
+            rel_c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a new fd we own.
+    let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+    std::io::Write::write_all(&mut f, value.as_bytes())
+}

@@ -8,6 +8,8 @@ use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+
 use crate::{Error, Result};
 
 /// Sends `fd` with `name` as payload over a connected unix socket.
@@ -80,13 +82,33 @@ pub fn setup_console(
     let pts = format!("/dev/pts/{n}");
     // init's terminal is also the container's /dev/console.
     if bind_console {
+        // /dev/console may come from a bind-mounted /dev: a symlink there
+        // would send the pty's bind mount onto its target
+        // (CVE-2025-52565). Replace it with a plain file.
         let console = std::path::Path::new("/dev/console");
-        if !console.exists() {
-            std::fs::File::create(console).map_err(Error::io("create", console))?;
+        match std::fs::symlink_metadata(console) {
+            Ok(m)
+                if m.file_type().is_symlink()
+                    || !(m.is_file() || m.file_type().is_char_device()) =>
+            {
+                std::fs::remove_file(console).map_err(Error::io("remove", console))?;
+                std::fs::File::create(console).map_err(Error::io("create", console))?;
+            }
+            Ok(_) => {}
+            Err(_) => {
+                std::fs::File::create(console).map_err(Error::io("create", console))?;
+            }
         }
+        // Mount on exactly the file checked, never through a link swapped in.
+        let target = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+            .open(console)
+            .map_err(Error::io("open", console))?;
+        let target_path = format!("/proc/self/fd/{}", target.as_raw_fd());
         mount(
             Some(pts.as_str()),
-            "/dev/console",
+            target_path.as_str(),
             None::<&str>,
             MsFlags::MS_BIND,
             None::<&str>,
