@@ -167,6 +167,13 @@ impl Invocation {
         self
     }
 
+    /// Sets an environment variable of the runtime process (e.g.
+    /// `BERTH_FAILPOINT`).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.cmd.env(key, value);
+        self
+    }
+
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self

@@ -11,15 +11,19 @@
 //!   `spec` template and is edited with `serde_json`;
 //! - [`Runtime`]: the binary with a private `--root`, deleting what it made on drop;
 //! - [`Leaks`]: what a container can leave behind (mounts, cgroups, processes, state);
+//! - [`host`]: the same for the whole host, around a suite or a stress run;
+//! - [`suite`]: running a whole test file under one host-wide leak check;
 //! - [`Pty`], [`recv_fd`]: terminals, owned by the test or received on a console socket.
 //!
 //! The tests need root and run with `cargo test -p berth-e2e -- --test-threads=2`.
 
 mod bundle;
 mod cmd;
+pub mod host;
 mod leaks;
 pub mod rootfs;
 mod runtime;
+pub mod suite;
 mod tty;
 
 use std::path::{Path, PathBuf};

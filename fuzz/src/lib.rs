@@ -1,0 +1,47 @@
+//! Fuzz checks for berth's input parsers, shared by the libFuzzer targets
+//! (`fuzz_targets/*.rs`, run with `cargo fuzz`), the seeded stable-toolchain
+//! driver (`src/bin/stable.rs`) and the regression tests
+//! (`tests/regressions.rs`).
+//!
+//! Each target has a `check` that takes arbitrary bytes and panics only when
+//! berth misbehaves (a panic inside berth, or a broken invariant), and a
+//! `generate` that turns a random stream into a well-formed-looking input, so
+//! that the stable driver reaches deep into the validators instead of
+//! stopping at the JSON parser.
+
+pub mod config;
+pub mod gen;
+pub mod mount_options;
+pub mod seccomp;
+
+/// One fuzz target: its name (also its directory under `corpus/` and
+/// `regressions/`), the check, and a generator of structured inputs.
+pub struct Target {
+    pub name: &'static str,
+    pub check: fn(&[u8]),
+    pub generate: fn(&mut gen::Rng) -> Vec<u8>,
+}
+
+/// Every target, in the order `hack/fuzz.sh` runs them.
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "config",
+        check: config::check,
+        generate: config::generate,
+    },
+    Target {
+        name: "seccomp",
+        check: seccomp::check,
+        generate: seccomp::generate,
+    },
+    Target {
+        name: "mount_options",
+        check: mount_options::check,
+        generate: mount_options::generate,
+    },
+];
+
+/// The target called `name`.
+pub fn target(name: &str) -> Option<&'static Target> {
+    TARGETS.iter().find(|t| t.name == name)
+}
