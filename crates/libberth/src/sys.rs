@@ -403,3 +403,17 @@ pub fn write_proc(path: &str, value: &str) -> std::io::Result<()> {
     let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
     std::io::Write::write_all(&mut f, value.as_bytes())
 }
+
+/// A close-on-exec unix socket pair of `kind`, named `what` in errors.
+pub fn socketpair(
+    kind: nix::sys::socket::SockType,
+    what: &'static str,
+) -> crate::Result<(OwnedFd, OwnedFd)> {
+    nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        kind,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(crate::Error::sys("create", what))
+}

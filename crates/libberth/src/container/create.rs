@@ -269,25 +269,15 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     let console: Option<OwnedFd> = match &opts.console_socket {
         Some(p) => Some(crate::tty::connect_console_socket(p)?.into()),
         None if attach => {
-            let (ours, theirs) = nix::sys::socket::socketpair(
-                nix::sys::socket::AddressFamily::Unix,
-                nix::sys::socket::SockType::Stream,
-                None,
-                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-            )
-            .map_err(Error::sys("create", "pty socketpair"))?;
+            let (ours, theirs) =
+                sys::socketpair(nix::sys::socket::SockType::Stream, "pty socketpair")?;
             pty_socket = Some(ours);
             Some(theirs)
         }
         None => None,
     };
-    let (parent_sock, child_sock) = nix::sys::socket::socketpair(
-        nix::sys::socket::AddressFamily::Unix,
-        nix::sys::socket::SockType::SeqPacket,
-        None,
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(Error::sys("create", "sync socketpair"))?;
+    let (parent_sock, child_sock) =
+        sys::socketpair(nix::sys::socket::SockType::SeqPacket, "sync socketpair")?;
 
     // Namespaces: new ones come from the clone; joined ones are entered
     // by init, except pid and time, which only apply to children and so

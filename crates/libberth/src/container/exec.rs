@@ -291,25 +291,15 @@ pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32> {
     let console: Option<OwnedFd> = match (&opts.console_socket, terminal) {
         (Some(p), true) => Some(crate::tty::connect_console_socket(p)?.into()),
         (None, true) => {
-            let (ours, theirs) = nix::sys::socket::socketpair(
-                nix::sys::socket::AddressFamily::Unix,
-                nix::sys::socket::SockType::Stream,
-                None,
-                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-            )
-            .map_err(Error::sys("create", "pty socketpair"))?;
+            let (ours, theirs) =
+                sys::socketpair(nix::sys::socket::SockType::Stream, "pty socketpair")?;
             pty_socket = Some(ours);
             Some(theirs)
         }
         _ => None,
     };
-    let (parent_sock, child_sock) = nix::sys::socket::socketpair(
-        nix::sys::socket::AddressFamily::Unix,
-        nix::sys::socket::SockType::SeqPacket,
-        None,
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(Error::sys("create", "sync socketpair"))?;
+    let (parent_sock, child_sock) =
+        sys::socketpair(nix::sys::socket::SockType::SeqPacket, "sync socketpair")?;
 
     // Rootless: only the container's user namespace gives the rights to
     // join its other namespaces, so this process enters it first (its
