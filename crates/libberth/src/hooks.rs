@@ -37,6 +37,8 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
         }
     }
     cmd.stdin(Stdio::piped());
+    // Its own process group, so a timeout kills what the hook started too.
+    cmd.process_group(0);
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -54,6 +56,8 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
         None => true,
     };
     if !exited {
+        // SAFETY: kill(2) of the hook's process group (pgid = its pid).
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
         let _ = child.kill();
         let _ = child.wait();
         return Err(format!(
@@ -125,6 +129,30 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("status 3"), "{msg}");
+    }
+
+    #[test]
+    fn timeout_kills_what_the_hook_started() {
+        let d = tempfile::tempdir().unwrap();
+        let pidfile = d.path().join("pid");
+        let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+        let err = run("poststart", &[sh(&script, Some(1))], "{}").unwrap_err();
+        assert!(err.to_string().contains("timeout"), "{err}");
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // The orphaned sleep was killed with the hook's process group.
+        let gone = (0..100).any(|_| {
+            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| !s.contains(") Z "));
+            if alive {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            !alive
+        });
+        assert!(gone, "the hook's child {pid} survived the timeout");
     }
 
     #[test]
