@@ -208,6 +208,14 @@ impl HostSnapshot {
                 let key = format!("{} {} {}", p.pid, p.start, p.comm);
                 snap.add(Kind::Fds, key, p.fds.to_string());
             }
+            // Only processes of berth or of its containers (in a berth
+            // cgroup) count: whatever else the machine runs meanwhile is
+            // not the runtime's to answer for.
+            let in_berth_cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", p.pid))
+                .is_ok_and(|c| c.contains("berth"));
+            if !(p.cmdline.contains("berth") || in_berth_cgroup) {
+                continue;
+            }
             let key = format!("{} {}", p.pid, p.start);
             snap.add(Kind::Process, key, format!("{} {}", p.pid, p.cmdline));
         }

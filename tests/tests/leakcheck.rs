@@ -7,6 +7,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -86,7 +87,10 @@ impl Litter {
             &["add", "table", "inet", &name.replace('-', "_")],
             true,
         );
+        // Named like a berth process: the checker counts only those (and
+        // processes in berth cgroups), not the rest of the machine.
         let process = Command::new("sleep")
+            .arg0("berth-litter-sleep")
             .arg("60")
             .spawn()
             .expect("spawn sleep");
@@ -163,10 +167,8 @@ fn assert_reports(leaks: &HostLeaks, litter: &Litter) {
     }
     let pid = litter.process.id().to_string();
     assert!(
-        leaks
-            .items
-            .iter()
-            .any(|(k, what)| *k == Kind::Process && what.starts_with(&format!("{pid} sleep"))),
+        leaks.items.iter().any(|(k, what)| *k == Kind::Process
+            && what.starts_with(&format!("{pid} berth-litter-sleep"))),
         "the sleep process {pid} is not reported:\n{leaks}"
     );
 }
