@@ -262,25 +262,7 @@ fn racing_command(rt: &Runtime, id: &str, bundle: &Bundle, pick: u64) -> (String
     if let Some(e) = CLEAN_ERRORS.iter().find(|e| stderr.contains(*e)) {
         return (format!("{verb}: {e}"), None);
     }
-    if is_known_create_delete_race(rt, id, &out) {
-        return (format!("{verb}: KNOWN BUG create vs delete --force"), None);
-    }
     (verb, Some(format!("not a clean error\n{out}")))
-}
-
-/// The answers of a berth bug (reported): `delete --force` of an id whose
-/// directory exists without `state.json` removes the directory without
-/// holding its lock, so a `create` that has just made it fails with
-/// "failed to open <root>/<id>: No such file or directory" (or "failed to
-/// mkfifo"), or the `delete --force` fails with "Directory not empty".
-/// Nothing is left behind, only the answer is wrong; tallied, not failed,
-/// until `create_racing_delete_force_answers_cleanly` passes.
-fn is_known_create_delete_race(rt: &Runtime, id: &str, out: &Output) -> bool {
-    let dir = rt.state_dir(id).display().to_string();
-    is_berth()
-        && out.stderr.contains(&dir)
-        && (out.stderr.contains("No such file or directory")
-            || out.stderr.contains("Directory not empty"))
 }
 
 #[test]
@@ -390,9 +372,6 @@ fn stress_racing_commands_on_one_id() {
 }
 
 #[test]
-#[ignore = "berth bug (reported): `delete --force` removes a state dir without its lock, \
-            so a racing `create` fails with \"failed to open <root>/<id>\" or the delete with \
-            \"Directory not empty\""]
 fn create_racing_delete_force_answers_cleanly() {
     if delegated() {
         return;

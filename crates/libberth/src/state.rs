@@ -192,49 +192,91 @@ impl Root {
     }
 
     /// Makes and locks the directory for a new container; fails if the id
-    /// is taken.
+    /// is taken. The directory is made and locked under a private name and
+    /// only then renamed into place (never over an existing one), so no
+    /// other command can ever see it unlocked.
     pub fn create(&self, id: &str) -> Result<Locked> {
         let dir = self.dir(id);
-        match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::Exists(id.to_owned()))
-            }
-            Err(e) => {
-                return Err(Error::Io {
+        let tmp = self.path.join(format!("~{id}~{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::DirBuilder::new()
+            .mode(0o711)
+            .create(&tmp)
+            .map_err(Error::io("create", &tmp))?;
+        let lock = File::open(&tmp).map_err(Error::io("open", &tmp))?;
+        flock(&lock, &tmp)?;
+        if let Err(e) = rename_noreplace(&tmp, &dir) {
+            let _ = std::fs::remove_dir(&tmp);
+            return Err(match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::Exists(id.to_owned()),
+                _ => Error::Io {
                     op: "create",
                     path: dir,
                     source: e,
-                })
+                },
+            });
+        }
+        Ok(Locked { dir, _lock: lock })
+    }
+
+    /// Locks the directory at `id` as it is once the lock is held: a
+    /// directory deleted (and perhaps made again by a new `create`) while
+    /// we waited is not the one we locked, so look again.
+    fn lock_dir(&self, id: &str) -> Result<Locked> {
+        let dir = self.dir(id);
+        loop {
+            let lock = match File::open(&dir) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(Error::NotExist(id.to_owned()))
+                }
+                Err(e) => {
+                    return Err(Error::Io {
+                        op: "open",
+                        path: dir,
+                        source: e,
+                    })
+                }
+            };
+            flock(&lock, &dir)?;
+            let held = lock.metadata().map_err(Error::io("stat", &dir))?;
+            match std::fs::metadata(&dir) {
+                Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {
+                    return Ok(Locked { dir, _lock: lock })
+                }
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(Error::NotExist(id.to_owned()))
+                }
+                Err(e) => {
+                    return Err(Error::Io {
+                        op: "stat",
+                        path: dir,
+                        source: e,
+                    })
+                }
             }
         }
-        let lock = File::open(&dir).map_err(Error::io("open", &dir))?;
-        flock(&lock, &dir)?;
-        Ok(Locked { dir, _lock: lock })
     }
 
     /// Locks the directory of an existing container.
     pub fn lock(&self, id: &str) -> Result<Locked> {
-        let dir = self.dir(id);
-        let lock = match File::open(&dir) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotExist(id.to_owned()))
-            }
-            Err(e) => {
-                return Err(Error::Io {
-                    op: "open",
-                    path: dir,
-                    source: e,
-                })
-            }
-        };
-        flock(&lock, &dir)?;
-        // The container may have been deleted while we waited for the lock.
-        if !dir.join(STATE_FILE).exists() {
+        let locked = self.lock_dir(id)?;
+        if !locked.dir.join(STATE_FILE).exists() {
             return Err(Error::NotExist(id.to_owned()));
         }
-        Ok(Locked { dir, _lock: lock })
+        Ok(locked)
+    }
+
+    /// Locks what a `create` killed before its first state write left
+    /// behind: a directory without state.json. `None` when there is none
+    /// (or it holds a container after all).
+    pub fn lock_leftover(&self, id: &str) -> Result<Option<Locked>> {
+        match self.lock_dir(id) {
+            Ok(l) if !l.dir.join(STATE_FILE).exists() => Ok(Some(l)),
+            Ok(_) | Err(Error::NotExist(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Ids of every container, sorted.
@@ -251,7 +293,30 @@ impl Root {
     }
 }
 
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+
+/// rename(2) that fails with `AlreadyExists` instead of replacing an empty
+/// directory at `to`.
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let from = std::ffi::CString::new(from.as_os_str().as_bytes())?;
+    let to = std::ffi::CString::new(to.as_os_str().as_bytes())?;
+    // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
 
 impl Locked {
     /// Reads state.json.

@@ -14,10 +14,12 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<Vec<String>> {
     let locked = match root.lock(id) {
         Ok(l) => l,
         Err(Error::NotExist(_)) if force => {
-            // A half-created container may have left a directory behind.
-            let dir = root.dir(id);
-            if crate::bundle::validate_id(id).is_ok() && dir.exists() {
-                std::fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
+            // A create killed before its first state write may have left
+            // a directory behind; remove it only while holding its lock.
+            if crate::bundle::validate_id(id).is_ok() {
+                if let Some(leftover) = root.lock_leftover(id)? {
+                    leftover.remove()?;
+                }
             }
             return Ok(Vec::new());
         }
