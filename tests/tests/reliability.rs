@@ -373,7 +373,11 @@ fn stress_racing_commands_on_one_id() {
 
 #[test]
 fn create_racing_delete_force_answers_cleanly() {
-    if delegated() {
+    if delegated()
+        || skip_unless_berth(
+            "runc 1.1.5 answers a racing create with \"unable to store init state\"",
+        )
+    {
         return;
     }
     let rt = Runtime::new();
