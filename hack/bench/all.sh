@@ -342,7 +342,7 @@ if want seccomp || want phases; then
 	[[ -n $goarch ]] || die "seccomp benchmark: no Docker profile mapping for $(uname -m)"
 	jq --arg goarch "$goarch" \
 		--argjson caps "$(jq -c '.process.capabilities.bounding // []' "$tmp/bundle/config.json")" \
-		-f "$here/docker-seccomp.jq" "$repo/crates/berth-seccomp/tests/data/docker-default.json" \
+		-f "$here/docker-seccomp.jq" "$repo/crates/berth-seccomp/src/docker-default.json" \
 		>"$tmp/seccomp.json"
 	variant seccomp '.linux.seccomp = $profile[0]' --slurpfile profile "$tmp/seccomp.json"
 fi

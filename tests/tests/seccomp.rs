@@ -116,7 +116,7 @@ fn native_arch() -> &'static str {
 /// the native architecture with its sub-architectures, and the rules whose
 /// `includes` hold and whose `excludes` do not.
 fn docker_profile(caps: &[&str]) -> Value {
-    let path = workspace_root().join("crates/berth-seccomp/tests/data/docker-default.json");
+    let path = workspace_root().join("crates/berth-seccomp/src/docker-default.json");
     let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let raw: Value = serde_json::from_str(&text).expect("docker profile is JSON");
     let goarch = goarch();

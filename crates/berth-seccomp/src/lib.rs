@@ -38,6 +38,7 @@ mod asm;
 pub mod bpf;
 mod compile;
 mod db;
+pub mod docker;
 mod install;
 mod listener;
 mod tables;

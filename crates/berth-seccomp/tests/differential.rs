@@ -19,7 +19,7 @@ use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction as Act, LinuxSeccompOperator as Op};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -644,77 +644,10 @@ fn dump(f: &[SockFilter]) {
 /// moby's default profile as an OCI profile for one architecture and
 /// capability set, as moby's `setupSeccomp` converts it.
 fn docker_profile(goarch: &str, caps: &[&str]) -> LinuxSeccomp {
-    let raw: Value = serde_json::from_str(include_str!("data/docker-default.json")).unwrap();
-    let native = match goarch {
-        "amd64" => "SCMP_ARCH_X86_64",
-        "arm64" => "SCMP_ARCH_AARCH64",
-        _ => unreachable!(),
-    };
-    let mut arches = vec![];
-    for m in raw["archMap"].as_array().unwrap() {
-        if m["architecture"] == native {
-            arches.push(m["architecture"].clone());
-            for s in m["subArchitectures"].as_array().into_iter().flatten() {
-                arches.push(s.clone());
-            }
-        }
-    }
-    let has = |list: &Value, x: &str| list.as_array().is_some_and(|l| l.iter().any(|v| v == x));
-    let mut syscalls = vec![];
-    for c in raw["syscalls"].as_array().unwrap() {
-        let inc = &c["includes"];
-        let exc = &c["excludes"];
-        if inc["arches"].is_array() && !has(&inc["arches"], goarch) {
-            continue;
-        }
-        if let Some(need) = inc["caps"].as_array() {
-            if !need.iter().all(|n| caps.iter().any(|c| n == c)) {
-                continue;
-            }
-        }
-        if has(&exc["arches"], goarch) {
-            continue;
-        }
-        if let Some(ex) = exc["caps"].as_array() {
-            if ex.iter().any(|n| caps.iter().any(|c| n == c)) {
-                continue;
-            }
-        }
-        let mut s = json!({"names": c["names"], "action": c["action"]});
-        if !c["args"].is_null() {
-            s["args"] = c["args"].clone();
-        }
-        if !c["errnoRet"].is_null() {
-            s["errnoRet"] = c["errnoRet"].clone();
-        }
-        syscalls.push(s);
-    }
-    let p = json!({
-        "defaultAction": raw["defaultAction"],
-        "defaultErrnoRet": raw["defaultErrnoRet"],
-        "architectures": arches,
-        "syscalls": syscalls,
-    });
-    serde_json::from_value(p).unwrap()
+    serde_json::from_value(berth_seccomp::docker::default_profile(goarch, caps)).unwrap()
 }
 
-/// Docker's default capabilities (moby oci/caps/defaults.go).
-const DOCKER_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
+use berth_seccomp::docker::DEFAULT_CAPS as DOCKER_CAPS;
 
 #[test]
 fn docker_default_profile_matches_libseccomp() {
