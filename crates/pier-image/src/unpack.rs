@@ -315,9 +315,21 @@ impl<R: Read> Read for PadBlock<R> {
     }
 }
 
+/// How a layer's whiteouts are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whiteouts {
+    /// Applied: delete from the lower layers already in the target.
+    Apply,
+    /// Kept in overlayfs form for a layer snapshot used as a lower dir: a
+    /// 0/0 character device per whiteout and `trusted.overlay.opaque=y` on
+    /// opaque directories (Documentation/filesystems/overlayfs.rst).
+    Overlay,
+}
+
 struct Applier {
     root: OwnedFd,
     privileged: bool,
+    whiteouts: Whiteouts,
     /// Paths created by this layer (opaque markers keep them).
     seen: HashSet<Vec<u8>>,
     /// Directory mtimes, set last (later entries change them).
@@ -327,6 +339,21 @@ struct Applier {
 /// Applies one (possibly compressed) layer to `target`. With
 /// `diff_id`, the uncompressed stream must hash to it.
 pub fn apply_layer(target: &Path, layer: impl Read, diff_id: Option<&str>) -> Result<()> {
+    apply_layer_with(target, layer, diff_id, Whiteouts::Apply)
+}
+
+/// Writes one layer to an empty `target` as an overlayfs lower directory
+/// (whiteouts kept as overlayfs markers). Needs root.
+pub fn unpack_layer_diff(target: &Path, layer: impl Read, diff_id: Option<&str>) -> Result<()> {
+    apply_layer_with(target, layer, diff_id, Whiteouts::Overlay)
+}
+
+fn apply_layer_with(
+    target: &Path,
+    layer: impl Read,
+    diff_id: Option<&str>,
+    whiteouts: Whiteouts,
+) -> Result<()> {
     let root = File::open(target)
         .map(OwnedFd::from)
         .map_err(os_err("open", &target.display().to_string()))?;
@@ -334,6 +361,7 @@ pub fn apply_layer(target: &Path, layer: impl Read, diff_id: Option<&str>) -> Re
         root,
         // SAFETY: geteuid has no preconditions.
         privileged: unsafe { libc::geteuid() } == 0,
+        whiteouts,
         seen: HashSet::new(),
         dir_times: Vec::new(),
     };
@@ -557,6 +585,9 @@ impl Applier {
         hidden: &[u8],
         shown: &str,
     ) -> Result<()> {
+        if self.whiteouts == Whiteouts::Overlay {
+            return self.overlay_whiteout(parent, hidden, shown);
+        }
         let dir = match open_in_root(&self.root, parent_path, libc::O_RDONLY | libc::O_DIRECTORY) {
             Ok(d) => d,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -582,6 +613,50 @@ impl Applier {
             return Err(Error::Whiteout(shown.into()));
         }
         remove_all_at(&dir, hidden).map_err(os_err("remove", shown))
+    }
+
+    fn overlay_whiteout(&mut self, parent: &[&[u8]], hidden: &[u8], shown: &str) -> Result<()> {
+        mkdir_all(&self.root, parent)?;
+        // Reopened for reading: fsetxattr refuses the O_PATH fd of mkdir_all.
+        let dir = open_in_root(
+            &self.root,
+            &parent.join(&b'/'),
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        )
+        .map_err(os_err("open", shown))?;
+        if hidden == b".wh..opq" {
+            let (name, value) = (c"trusted.overlay.opaque", b"y");
+            // SAFETY: a directory fd we own, a valid name and a value buffer
+            // of the length passed.
+            let r = unsafe {
+                libc::fsetxattr(dir.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), 1, 0)
+            };
+            if r < 0 {
+                return Err(Error::Io {
+                    op: "mark opaque",
+                    path: shown.into(),
+                    source: last_err(),
+                });
+            }
+            return Ok(());
+        }
+        if hidden.is_empty() || hidden == b"." || hidden == b".." || hidden.contains(&b'/') {
+            return Err(Error::Whiteout(shown.into()));
+        }
+        if lstat_at(&dir, hidden).is_ok() {
+            remove_all_at(&dir, hidden).map_err(os_err("remove", shown))?;
+        }
+        let name = cstr(hidden).map_err(os_err("create whiteout", shown))?;
+        // SAFETY: a valid name relative to a directory fd we hold.
+        if unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), libc::S_IFCHR, 0) } < 0 {
+            return Err(Error::Io {
+                op: "create whiteout",
+                path: shown.into(),
+                source: last_err(),
+            });
+        }
+        self.seen.insert(join(&parent.join(&b'/'), hidden));
+        Ok(())
     }
 
     fn finish(&mut self) {
