@@ -2,6 +2,7 @@
 //! OCI image layout) and secure layer unpacking.
 
 pub mod auth;
+pub mod bundle;
 pub mod digest;
 pub mod images;
 pub mod platform;
