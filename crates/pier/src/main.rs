@@ -7,6 +7,8 @@ use pier_image::{images, pull, push, AuthFile, Client, Credentials, Platform, Re
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
+mod container_cli;
+
 #[derive(Parser)]
 #[command(
     name = "pier",
@@ -102,6 +104,33 @@ enum Command {
         /// Registry (`docker.io` when omitted).
         server: Option<String>,
     },
+    #[command(flatten)]
+    Containers(container_cli::ContainerCommand),
+    /// Container subcommands (ls, inspect, prune, and every container command).
+    Container {
+        #[command(subcommand)]
+        command: container_cli::ContainerGroup,
+    },
+    /// Named volumes.
+    Volume {
+        #[command(subcommand)]
+        command: container_cli::VolumeCommand,
+    },
+    /// Show details of containers or images as JSON.
+    Inspect {
+        /// Container or image names or ids.
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// The container monitor (started by pier itself).
+    #[command(name = "__monitor", hide = true)]
+    Monitor {
+        /// Container id.
+        id: String,
+        /// Start only once a client has attached.
+        #[arg(long)]
+        wait_attach: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -127,10 +156,72 @@ enum ImageCommand {
 
 fn main() {
     let cli = Cli::parse();
-    if let Err(e) = run(cli) {
-        eprintln!("pier: {e:#}");
-        std::process::exit(1);
+    let code = match &cli.command {
+        Command::Containers(c) => {
+            container_cli::run(&cli.root, c, &|image| pull_quiet(&cli, image))
+        }
+        Command::Container { command } => {
+            container_cli::run_group(&cli.root, command, &|image| pull_quiet(&cli, image))
+        }
+        Command::Volume { command } => container_cli::run_volume(&cli.root, command),
+        Command::Inspect { targets } => inspect(&cli, targets),
+        Command::Monitor { id, wait_attach } => {
+            let net = pier::net::Net {
+                root: cli.root.clone(),
+            };
+            Ok(pier::monitor::run(&cli.root, id, *wait_attach, &net))
+        }
+        _ => run(cli).map(|()| 0),
+    };
+    match code {
+        Ok(c) => std::process::exit(c),
+        Err(e) => {
+            eprintln!("pier: {e:#}");
+            std::process::exit(1);
+        }
     }
+}
+
+/// Pulls a missing image for `run`/`create`, with progress on stderr.
+fn pull_quiet(cli: &Cli, image: &str) -> Result<()> {
+    let r = Reference::parse(image)?;
+    let client = client(cli, None)?;
+    let store = Store::open(&cli.root)?;
+    let print = |line: &str| eprintln!("{line}");
+    pull::pull(&client, &store, &r, &Platform::host(), &print)?;
+    Ok(())
+}
+
+/// `pier inspect`: containers first, then images, as Docker resolves names.
+fn inspect(cli: &Cli, targets: &[String]) -> Result<i32> {
+    let cs = pier::container::Containers::open(&cli.root)?;
+    let mut out = Vec::new();
+    let mut code = 0;
+    for t in targets {
+        match cs.find(t) {
+            Ok(rec) => out.push(pier::commands::inspect(&cli.root, &rec)?),
+            Err(_) => {
+                let store = Store::open(&cli.root)?;
+                match pier_image::snapshot::Image::resolve(&store, t) {
+                    Ok(img) => out.push(serde_json::json!({
+                        "Id": img.id,
+                        "RepoTags": [img.name],
+                        "Config": img.config["config"],
+                        "Architecture": img.config["architecture"],
+                        "Os": img.config["os"],
+                        "Created": img.config["created"],
+                        "RootFS": img.config["rootfs"],
+                    })),
+                    Err(_) => {
+                        eprintln!("Error: No such object: {t}");
+                        code = 1;
+                    }
+                }
+            }
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(code)
 }
 
 fn client(cli: &Cli, extra: Option<&str>) -> Result<Client> {
@@ -212,6 +303,18 @@ fn run(cli: Cli) -> Result<()> {
             let store = Store::open(&cli.root)?;
             let mut failed = false;
             for what in images {
+                if let Ok(img) = pier_image::snapshot::Image::resolve(&store, what) {
+                    let users = pier::commands::image_users(&cli.root, &img.id)?;
+                    if let Some(u) = users.first() {
+                        eprintln!(
+                            "Error response from daemon: conflict: unable to remove repository reference \"{what}\" - container {} is using its referenced image {}",
+                            &u[..12],
+                            &img.id["sha256:".len()..][..12]
+                        );
+                        failed = true;
+                        continue;
+                    }
+                }
                 let removed = images::remove(&store, what)?;
                 if removed.is_empty() {
                     eprintln!("pier: no such image: {what}");
@@ -222,6 +325,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
             let stats = images::prune(&store)?;
+            pier_image::snapshot::gc(&store)?;
             if stats.blobs > 0 {
                 println!("Deleted {} blobs ({} bytes)", stats.blobs, stats.bytes);
             }
@@ -234,6 +338,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let store = Store::open(&cli.root)?;
             let stats = images::prune(&store)?;
+            pier_image::snapshot::gc(&store)?;
             println!(
                 "Total reclaimed space: {} ({} blobs)",
                 human(stats.bytes),
@@ -278,6 +383,12 @@ fn run(cli: Cli) -> Result<()> {
                 println!("Not logged in to {}", r.registry);
             }
         }
+        // Dispatched in main.
+        Command::Containers(_)
+        | Command::Container { .. }
+        | Command::Volume { .. }
+        | Command::Inspect { .. }
+        | Command::Monitor { .. } => {}
     }
     Ok(())
 }
@@ -363,5 +474,14 @@ fn human(n: u64) -> String {
             s.trim_end_matches('0').trim_end_matches('.'),
             units[u]
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }
