@@ -20,6 +20,8 @@ packages+=(containerd docker.io podman skopeo umoci python3-grpcio)
 # pier's registry tests (crates/pier/tests): a local registry and htpasswd
 # for its basic-auth instance.
 packages+=(docker-registry apache2-utils)
+# pier's containers: tini-static is what `pier run --init` mounts as pid 1.
+packages+=(tini)
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

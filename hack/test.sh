@@ -10,7 +10,8 @@
 #
 # Environment:
 #   LINT=0     skip `cargo fmt --check` and clippy (for quick local iterations)
-#   CONTROL=0  skip the control run of the e2e and integration suites with runc
+#   CONTROL=0  skip the control runs (e2e, integration and pier's container
+#              suites with runc as the runtime)
 #
 # Exported to the tests:
 #   BERTH_BIN            the debug berth binary built here
@@ -90,5 +91,7 @@ if [[ ${#cargo_args[@]} -eq 0 && ${CONTROL:-1} != 0 ]]; then
 	runc_bin=$(command -v runc)
 	step "control: BERTH_BIN=$runc_bin cargo test -p berth-e2e -p berth-integration"
 	BERTH_BIN=$runc_bin cargo test -p berth-e2e -p berth-integration -- "${threads[@]}" "${bin_args[@]}"
+	step "control: PIER_TEST_RUNTIME=$runc_bin cargo test -p pier --test containers"
+	PIER_TEST_RUNTIME=$runc_bin cargo test -p pier --test containers -- "${threads[@]}" "${bin_args[@]}"
 fi
 step "all tests passed"

@@ -1,0 +1,575 @@
+//! pier's containers end to end: real containers through the monitor and
+//! the runtime (berth by default; `PIER_TEST_RUNTIME=runc` for the control
+//! run), on a busybox image built locally by hack/mkimage.sh and copied
+//! into a private pier root with skopeo. Each test has its own root and
+//! checks that what it removes leaves nothing behind.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const IMAGE: &str = "berth-test/busybox";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The runtime under test: a path, built from this workspace for berth.
+fn runtime() -> String {
+    static RT: OnceLock<String> = OnceLock::new();
+    RT.get_or_init(|| match std::env::var("PIER_TEST_RUNTIME") {
+        Ok(r) if !r.is_empty() && r != "berth" => {
+            let out = Command::new("sh")
+                .args(["-c", &format!("command -v {r}")])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        }
+        _ => {
+            let bin = Path::new(env!("CARGO_BIN_EXE_pier")).with_file_name("berth");
+            if !bin.exists() {
+                let st = Command::new(env!("CARGO"))
+                    .args(["build", "-p", "berth"])
+                    .current_dir(workspace())
+                    .status()
+                    .unwrap();
+                assert!(st.success(), "cargo build -p berth failed");
+            }
+            bin.display().to_string()
+        }
+    })
+    .clone()
+}
+
+fn image_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = workspace().join("target/pier-test-image");
+        let out = Command::new(workspace().join("hack/mkimage.sh"))
+            .arg(&dir)
+            .output()
+            .expect("run hack/mkimage.sh");
+        assert!(out.status.success(), "mkimage: {out:?}");
+        dir
+    })
+    .clone()
+}
+
+/// A private pier root holding the busybox image.
+struct Pier {
+    dir: tempfile::TempDir,
+}
+
+impl Pier {
+    fn new() -> Pier {
+        let img = image_dir();
+        let dir = tempfile::Builder::new()
+            .prefix("pier-e2e-")
+            .tempdir()
+            .unwrap();
+        let p = Pier { dir };
+        p.ok(&["images", "-q"]);
+        let src = format!("oci:{}:latest", img.join("oci").display());
+        let dst = format!("oci:{}:docker.io/{IMAGE}:latest", p.root().display());
+        let out = Command::new("skopeo")
+            .args(["copy", "-q", &src, &dst])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "skopeo copy: {out:?}");
+        p
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pier"));
+        c.arg("--root")
+            .arg(self.root())
+            .args(args)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// `pier run` with the runtime under test and no network unless given.
+    fn run_args(&self, args: &[&str]) -> Vec<String> {
+        let mut v = vec!["run".to_string(), "--runtime".into(), runtime()];
+        if !args.iter().any(|a| a.starts_with("--network")) {
+            v.push("--network=none".into());
+        }
+        v.extend(args.iter().map(|s| s.to_string()));
+        v
+    }
+
+    fn out(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.out(args);
+        assert!(
+            out.status.success(),
+            "pier {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let v = self.run_args(args);
+        let v: Vec<&str> = v.iter().map(String::as_str).collect();
+        self.out(&v)
+    }
+
+    fn run_ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "pier run {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn inspect(&self, what: &str) -> Value {
+        let v: Value = serde_json::from_str(&self.ok(&["inspect", what])).unwrap();
+        v[0].clone()
+    }
+
+    fn wait_for(&self, what: &str, timeout: Duration, f: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.inspect(what);
+            if f(&v) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting on {what}: {v:#}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything pier left on the host for container `id`.
+    fn leftovers(&self, id: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let root = self.root().display().to_string();
+        for line in std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+        {
+            if line.contains(&root) {
+                out.push(format!("mount: {line}"));
+            }
+        }
+        for ctl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let p = ctl.path().join("pier").join(id);
+            if p.exists() {
+                out.push(format!("cgroup: {}", p.display()));
+            }
+        }
+        if Path::new("/sys/fs/cgroup/unified/pier").join(id).exists() {
+            out.push("cgroup: unified".into());
+        }
+        if self.root().join("containers").join(id).exists() {
+            out.push("container dir".into());
+        }
+        for rt in std::fs::read_dir(self.root().join("run"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if rt.path().join(id).exists() {
+                out.push(format!("runtime state {}", rt.path().join(id).display()));
+            }
+            if rt.file_name().to_string_lossy() == id[..12] {
+                out.push(format!("run dir {}", rt.path().display()));
+            }
+        }
+        for p in std::fs::read_dir("/proc").unwrap().flatten() {
+            let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if text.contains("__monitor") && text.contains(id) {
+                out.push(format!(
+                    "monitor process {}",
+                    p.file_name().to_string_lossy()
+                ));
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Pier {
+    fn drop(&mut self) {
+        // Stop whatever a failed test left running.
+        if let Ok(out) = self.cmd(&["ps", "-aq", "--no-trunc"]).output() {
+            for id in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = self.cmd(&["rm", "-f", id]).output();
+            }
+        }
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn run_prints_output_and_returns_the_exit_code() {
+    let p = Pier::new();
+    let out = p.run(&["--rm", IMAGE, "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(text(&out.stdout), "out\n");
+    assert_eq!(text(&out.stderr), "err\n");
+    // --rm removed it.
+    assert_eq!(p.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn a_missing_command_exits_127_and_a_bad_image_125() {
+    let p = Pier::new();
+    let out = p.run(&["--rm", IMAGE, "/no/such/binary"]);
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    let out = p.run(&["--rm", "no-such-image-here.invalid/x"]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let out = p.run(&["--rm", "--memory", "lots", IMAGE, "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("\"lots\""), "{out:?}");
+    let out = p.run(&["--rm", "--restart", "always", IMAGE, "true"]);
+    assert!(text(&out.stderr).contains("--restart and --rm"), "{out:?}");
+    p.run_ok(&["-d", "--name", "taken", IMAGE, "sleep", "60"]);
+    let out = p.run(&["--name", "taken", IMAGE, "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("already in use"), "{out:?}");
+    assert_eq!(p.ok(&["ps", "-aq"]).lines().count(), 1);
+}
+
+#[test]
+fn run_options_reach_the_container() {
+    let p = Pier::new();
+    let env_file = p.root().join("env");
+    std::fs::write(&env_file, "# comment\nFROM_FILE=yes\n").unwrap();
+    let script = "echo $FOO $FROM_FILE $HOSTNAME; pwd; id -u; id -g; \
+                  touch /x 2>/dev/null && echo rw || echo ro; \
+                  grep CapEff /proc/self/status";
+    let out = p.run_ok(&[
+        "--rm",
+        "-e",
+        "FOO=bar",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "-h",
+        "myhost",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000:1000",
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        IMAGE,
+        "sh",
+        "-c",
+        script,
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "bar yes myhost");
+    assert_eq!(lines[1], "/tmp");
+    assert_eq!(lines[2], "1000");
+    assert_eq!(lines[3], "1000");
+    assert_eq!(lines[4], "ro");
+    assert_eq!(lines[5].split_whitespace().nth(1), Some("0000000000000000"));
+    // --entrypoint replaces the image's and drops its Cmd.
+    assert_eq!(
+        p.run_ok(&["--rm", "--entrypoint", "echo", IMAGE, "a", "b"]),
+        "a b"
+    );
+}
+
+#[test]
+fn a_terminal_comes_through_the_console_socket() {
+    let p = Pier::new();
+    let out = p.run_ok(&["--rm", "-t", IMAGE, "tty"]);
+    assert!(out.starts_with("/dev/pts/"), "{out:?}");
+}
+
+#[test]
+fn detached_containers_log_exec_stop_and_leave_nothing() {
+    let p = Pier::new();
+    let id = p.run_ok(&[
+        "-d",
+        "--name",
+        "ticker",
+        IMAGE,
+        "sh",
+        "-c",
+        "trap 'echo bye; exit 0' TERM; echo started; while true; do sleep 0.1; done",
+    ]);
+    assert_eq!(id.len(), 64);
+    // pier has exited; the monitor keeps the container and its log.
+    let v = p.wait_for("ticker", Duration::from_secs(10), |v| {
+        v["State"]["Status"] == "running"
+    });
+    assert!(v["State"]["Pid"].as_i64().unwrap() > 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !p.ok(&["logs", "ticker"]).contains("started") {
+        assert!(Instant::now() < deadline, "no log");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(p.ok(&["ps", "-q"]).trim(), &id[..12]);
+    let ps: Value = serde_json::from_str(p.ok(&["ps", "--format", "json"]).trim()).unwrap();
+    assert_eq!(ps["Names"], "ticker");
+    assert_eq!(ps["State"], "running");
+
+    let out = p.out(&["exec", "-e", "X=1", "ticker", "sh", "-c", "echo $X; exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(text(&out.stdout), "1\n");
+    let top = p.ok(&["top", "ticker"]);
+    assert!(top.contains("while true"), "{top}");
+
+    p.ok(&["stop", "-t", "10", "ticker"]);
+    let v = p.inspect("ticker");
+    assert_eq!(v["State"]["Status"], "exited");
+    assert_eq!(v["State"]["ExitCode"], 0, "the TERM trap ran: {v:#}");
+    assert!(p.ok(&["logs", "ticker"]).contains("bye"));
+    let out = p.out(&["exec", "ticker", "true"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("is not running"), "{out:?}");
+
+    // Start again; then rm -f while running.
+    p.ok(&["start", "ticker"]);
+    p.wait_for("ticker", Duration::from_secs(10), |v| {
+        v["State"]["Status"] == "running"
+    });
+    let out = p.out(&["rm", "ticker"]);
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("force remove"),
+        "{out:?}"
+    );
+    p.ok(&["rm", "-f", "ticker"]);
+    assert_eq!(p.leftovers(&id), Vec::<String>::new());
+}
+
+#[test]
+fn logs_follow_ends_when_the_container_does() {
+    let p = Pier::new();
+    p.run_ok(&[
+        "-d",
+        "--name",
+        "counter",
+        IMAGE,
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo $i; sleep 0.2; done",
+    ]);
+    let out = p.out(&["logs", "-f", "counter"]);
+    assert_eq!(text(&out.stdout), "1\n2\n3\n");
+    assert_eq!(p.ok(&["logs", "--tail", "1", "counter"]), "3\n");
+    let ts = p.ok(&["logs", "-t", "counter"]);
+    assert!(ts.lines().all(|l| l.contains("Z ")), "{ts}");
+    assert_eq!(p.ok(&["wait", "counter"]).trim(), "0");
+}
+
+#[test]
+fn a_crashing_container_restarts_per_policy() {
+    let p = Pier::new();
+    p.run_ok(&[
+        "-d",
+        "--name",
+        "crashy",
+        "--restart",
+        "on-failure:2",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo run; exit 4",
+    ]);
+    let v = p.wait_for("crashy", Duration::from_secs(30), |v| {
+        v["State"]["Status"] == "exited" && v["RestartCount"] == 2
+    });
+    assert_eq!(v["State"]["ExitCode"], 4);
+    // The monitor is done: nothing restarts it any more.
+    assert_eq!(p.ok(&["wait", "crashy"]).trim(), "4");
+    assert_eq!(p.ok(&["logs", "crashy"]), "run\nrun\nrun\n");
+}
+
+#[test]
+fn a_failing_health_check_turns_unhealthy() {
+    let p = Pier::new();
+    p.run_ok(&[
+        "-d",
+        "--name",
+        "sick",
+        "--health-cmd",
+        "test -e /healthy",
+        "--health-interval",
+        "100ms",
+        "--health-retries",
+        "2",
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
+    let v = p.wait_for("sick", Duration::from_secs(20), |v| {
+        v["State"]["Health"]["Status"] == "unhealthy"
+    });
+    assert!(v["State"]["Health"]["FailingStreak"].as_u64().unwrap() >= 2);
+    assert!(p.ok(&["ps"]).contains("(unhealthy)"));
+    p.ok(&["exec", "sick", "touch", "/healthy"]);
+    p.wait_for("sick", Duration::from_secs(20), |v| {
+        v["State"]["Health"]["Status"] == "healthy"
+    });
+    p.ok(&["rm", "-f", "sick"]);
+}
+
+#[test]
+fn a_named_volume_keeps_data_across_containers() {
+    let p = Pier::new();
+    p.run_ok(&[
+        "--rm",
+        "-v",
+        "data:/data",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    assert_eq!(
+        p.run_ok(&["--rm", "-v", "data:/data:ro", IMAGE, "cat", "/data/f"]),
+        "kept"
+    );
+    let out = p.run(&["--rm", "-v", "data:/data:ro", IMAGE, "touch", "/data/g"]);
+    assert!(!out.status.success(), "read-only volume was writable");
+    // A new volume is filled from the image on first use, as Docker does.
+    assert!(p
+        .run_ok(&["--rm", "-v", "etcvol:/etc", IMAGE, "ls", "/etc"])
+        .contains("passwd"));
+    let vols = p.ok(&["volume", "ls", "-q"]);
+    assert!(vols.contains("data") && vols.contains("etcvol"), "{vols}");
+    // In use: refused.
+    p.run_ok(&[
+        "-d",
+        "--name",
+        "user",
+        "-v",
+        "data:/data",
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
+    let out = p.out(&["volume", "rm", "data"]);
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("in use"),
+        "{out:?}"
+    );
+    p.ok(&["rm", "-f", "user"]);
+    p.ok(&["volume", "rm", "data"]);
+    // Bind mounts.
+    let host = p.root().join("bind");
+    std::fs::create_dir_all(&host).unwrap();
+    let spec = format!("{}:/mnt", host.display());
+    p.run_ok(&[
+        "--rm",
+        "-v",
+        &spec,
+        IMAGE,
+        "sh",
+        "-c",
+        "echo hi > /mnt/from-container",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("from-container")).unwrap(),
+        "hi\n"
+    );
+    let out = p.run(&[
+        "--rm",
+        "--mount",
+        "type=bind,src=/does/not/exist,dst=/x",
+        IMAGE,
+        "true",
+    ]);
+    assert!(text(&out.stderr).contains("does not exist"), "{out:?}");
+    assert_eq!(
+        p.run_ok(&[
+            "--rm",
+            "--tmpfs",
+            "/scratch",
+            IMAGE,
+            "sh",
+            "-c",
+            "grep -c ' /scratch tmpfs' /proc/mounts"
+        ]),
+        "1"
+    );
+}
+
+#[test]
+fn a_killed_monitor_is_reported_and_rm_cleans_up() {
+    let p = Pier::new();
+    let id = p.run_ok(&["-d", "--name", "orphan", IMAGE, "sleep", "300"]);
+    let v = p.wait_for("orphan", Duration::from_secs(10), |v| {
+        v["State"]["Status"] == "running"
+    });
+    let pid = v["State"]["Pid"].as_i64().unwrap() as i32;
+    let state: Value = serde_json::from_slice(
+        &std::fs::read(p.root().join("containers").join(&id).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let monitor = state["monitor_pid"].as_i64().unwrap() as i32;
+    // SAFETY: kill(2) of the monitor this test started.
+    unsafe { libc::kill(monitor, libc::SIGKILL) };
+    let v = p.wait_for("orphan", Duration::from_secs(10), |v| {
+        v["State"]["Status"] == "dead"
+    });
+    assert!(
+        v["State"]["Error"].as_str().unwrap().contains("monitor"),
+        "{v:#}"
+    );
+    // The container itself runs on.
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    p.ok(&["rm", "-f", "orphan"]);
+    // Gone, or a zombie waiting for the host's init to reap it.
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
+            .unwrap_or(false)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "container process {pid} survived rm -f"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(p.leftovers(&id), Vec::<String>::new());
+}
+
+#[test]
+fn init_pause_and_prune() {
+    let p = Pier::new();
+    if Path::new("/usr/bin/tini-static").exists() {
+        let out = p.run_ok(&["--rm", "--init", IMAGE, "cat", "/proc/1/cmdline"]);
+        assert!(out.starts_with("/sbin/docker-init"), "{out:?}");
+    }
+    p.run_ok(&["-d", "--name", "napper", IMAGE, "sleep", "60"]);
+    p.ok(&["pause", "napper"]);
+    assert_eq!(p.inspect("napper")["State"]["Status"], "paused");
+    p.ok(&["unpause", "napper"]);
+    assert_eq!(p.inspect("napper")["State"]["Status"], "running");
+    p.run_ok(&["--name", "done", IMAGE, "true"]);
+    let out = p.ok(&["container", "prune", "-f"]);
+    assert!(out.contains("Total reclaimed containers: 1"), "{out}");
+    assert!(p.out(&["inspect", "done"]).status.code() == Some(1));
+    // Images in use cannot be removed.
+    let out = p.out(&["rmi", IMAGE]);
+    assert!(
+        text(&out.stderr).contains("is using its referenced image"),
+        "{out:?}"
+    );
+    p.ok(&["rm", "-f", "napper"]);
+}
