@@ -1320,7 +1320,13 @@ pub fn stats(root: &Path, whats: &[String]) -> Result<()> {
         let mem = &b["data"]["memory"]["usage"];
         let usage = mem["usage"].as_u64().unwrap_or(0);
         let limit = mem["limit"].as_u64().unwrap_or(0);
-        let mem_pct = if limit > 0 && limit < u64::MAX / 2 {
+        // No limit: the host's memory is the limit, as Docker shows it.
+        let limit = if limit == 0 || limit >= 1 << 62 {
+            host_memory()
+        } else {
+            limit
+        };
+        let mem_pct = if limit > 0 {
             usage as f64 / limit as f64 * 100.0
         } else {
             0.0
@@ -1340,10 +1346,23 @@ pub fn stats(root: &Path, whats: &[String]) -> Result<()> {
     print_table(&mut std::io::stdout().lock(), &rows)
 }
 
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|k| k.parse::<u64>().ok())
+                })
+        })
+        .map(|kib| kib << 10)
+        .unwrap_or(0)
+}
+
 fn human_bytes(n: u64) -> String {
-    if n >= u64::MAX / 2 {
-        return "unlimited".into();
-    }
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut i = 0;

@@ -49,6 +49,8 @@ pub struct NetSetup {
 
 /// Connected attach clients and where their input goes.
 struct Hub {
+    /// Input that came before the container's stdin existed.
+    pending: Mutex<Vec<(u8, Vec<u8>)>>,
     clients: Mutex<Vec<UnixStream>>,
     attached: Condvar,
     stdin: Mutex<Option<File>>,
@@ -81,6 +83,31 @@ impl Hub {
     }
 
     fn input(&self, kind: u8, data: &[u8]) {
+        let ready = self.pty.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+            || self
+                .stdin
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some();
+        if !ready && kind != attach::RESIZE {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if p.iter().map(|(_, d)| d.len()).sum::<usize>() < 1 << 20 {
+                p.push((kind, data.to_vec()));
+            }
+            return;
+        }
+        self.deliver(kind, data);
+    }
+
+    /// Hands over input held back until the container's stdin existed.
+    fn flush_pending(&self) {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        for (kind, data) in pending {
+            self.deliver(kind, &data);
+        }
+    }
+
+    fn deliver(&self, kind: u8, data: &[u8]) {
         match kind {
             attach::STDIN => {
                 if let Some(fd) = *self.pty.lock().unwrap_or_else(|e| e.into_inner()) {
@@ -174,6 +201,7 @@ impl<'a> Monitor<'a> {
             rec,
             runtime,
             hub: Arc::new(Hub {
+                pending: Mutex::new(Vec::new()),
                 clients: Mutex::new(Vec::new()),
                 attached: Condvar::new(),
                 stdin: Mutex::new(None),
@@ -394,6 +422,7 @@ impl<'a> Monitor<'a> {
             if self.rec.run.stdin {
                 let (in_r, in_w) = pipe()?;
                 *self.hub.stdin.lock().unwrap_or_else(|e| e.into_inner()) = Some(in_w);
+                self.hub.flush_pending();
                 cmd.stdin(Stdio::from(in_r));
             } else {
                 cmd.stdin(Stdio::null());
@@ -427,6 +456,7 @@ impl<'a> Monitor<'a> {
             .ok_or_else(|| format!("runtime wrote no pid to {}", pid_file.display()))?;
         if let Some(m) = &master {
             *self.hub.pty.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.as_raw_fd());
+            self.hub.flush_pending();
             readers.push((
                 attach::STDOUT,
                 File::from(m.try_clone().map_err(|e| e.to_string())?),

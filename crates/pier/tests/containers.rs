@@ -573,3 +573,60 @@ fn init_pause_and_prune() {
     );
     p.ok(&["rm", "-f", "napper"]);
 }
+
+#[test]
+fn an_interactive_terminal_session() {
+    let p = Pier::new();
+    // script(1) gives pier a terminal; what we type arrives through the
+    // attach socket and the container's pty, and the exit code comes back.
+    let args = p.run_args(&["-it", "--rm", IMAGE, "sh"]);
+    let line = format!(
+        "{} --root {} {}",
+        env!("CARGO_BIN_EXE_pier"),
+        p.root().display(),
+        args.join(" ")
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"stty size; echo typed-$((40+2))\nexit 5\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = text(&out.stdout).replace('\r', "");
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    assert!(text.contains("typed-42"), "{text}");
+}
+
+#[test]
+fn attach_to_a_running_container() {
+    let p = Pier::new();
+    p.run_ok(&[
+        "-d",
+        "-i",
+        "--name",
+        "echoer",
+        IMAGE,
+        "sh",
+        "-c",
+        "read line; echo got-$line; exit 3",
+    ]);
+    let mut child = p
+        .cmd(&["attach", "echoer"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"ping\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(text(&out.stdout), "got-ping\n");
+    assert_eq!(out.status.code(), Some(3));
+}
