@@ -9,7 +9,7 @@
 //! ```text
 //! table ip pier {
 //!   chain prerouting  { type nat hook prerouting priority dstnat; fib daddr type local jump hostports }
-//!   chain output      { type nat hook output priority dstnat;
+//!   chain output      { type nat hook output priority -100;
 //!                       ip daddr != 127.0.0.0/8 fib daddr type local jump hostports }
 //!   chain postrouting { type nat hook postrouting priority srcnat; jump nat-out }
 //!   chain forward     { type filter hook forward priority filter; jump isolate }
@@ -52,7 +52,7 @@ add chain ip {table} isolate
 add chain ip {table} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
 flush chain ip {table} prerouting
 add rule ip {table} prerouting fib daddr type local jump hostports
-add chain ip {table} output {{ type nat hook output priority dstnat; policy accept; }}
+add chain ip {table} output {{ type nat hook output priority -100; policy accept; }}
 flush chain ip {table} output
 add rule ip {table} output ip daddr != 127.0.0.0/8 fib daddr type local jump hostports
 add chain ip {table} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
