@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 use futures_util::TryStreamExt;
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkMessage};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteType};
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use tokio::runtime::Runtime;
 
 use crate::error::{netlink_errno, Error, Result};
@@ -130,7 +130,23 @@ impl Netlink {
             .block_on(self.handle.link().add(msg).execute())
             .map_err(Error::netlink(format!(
                 "create veth {host} for container {container}"
-            )))
+            )))?;
+        // Hairpin mode, so that a container reaching its own published port
+        // through the host's address gets the DNATed packet back on the
+        // port it came from (Docker sets it too when DNAT serves hairpin).
+        let hairpin = || -> Result<()> {
+            let index = self.link_index(host)?.ok_or_else(|| Error::Netlink {
+                action: format!("find veth {host} after creating it"),
+                errno: "ENODEV".into(),
+            })?;
+            let msg = LinkBridgePort::new(index).hairpin(true).build();
+            self.rt
+                .block_on(self.handle.link().set_port(msg).execute())
+                .map_err(Error::netlink(format!("set hairpin mode on veth {host}")))
+        };
+        hairpin().inspect_err(|_| {
+            let _ = self.del_link(host);
+        })
     }
 
     /// Deletes link `name`; `false` if it did not exist.
