@@ -338,3 +338,43 @@ fn bad_input_gives_errors_naming_the_value() {
         env.nets.disconnect("one", &a.id).unwrap();
     });
 }
+
+#[test]
+fn internal_networks_have_no_way_out() {
+    on_private_host(|env| {
+        let net = env
+            .nets
+            .create(
+                "private",
+                NetworkOptions {
+                    internal: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let a = env.container("a");
+        let b = env.container("b");
+        env.connect("private", &a, &[]);
+        let eb = env.connect("private", &b, &[]);
+        let route = stdout(&in_ns(&a, &["ip", "route"]));
+        assert!(!route.contains("default"), "{route}");
+        let rules = ruleset();
+        let nat = format!("oifname != \"{}\" masquerade", net.bridge);
+        assert!(!rules.contains(&nat), "{rules}");
+        assert!(
+            rules.contains(&format!(
+                "iifname \"{}\" oifname != \"{}\" drop",
+                net.bridge, net.bridge
+            )),
+            "{rules}"
+        );
+        // Peers on the network still reach each other.
+        let ping = in_ns(
+            &a,
+            &["busybox", "ping", "-c", "1", "-W", "5", &eb.ip.to_string()],
+        );
+        assert!(ping.status.success(), "{ping:?}");
+        env.nets.disconnect_all(&a.id).unwrap();
+        env.nets.disconnect_all(&b.id).unwrap();
+    });
+}
