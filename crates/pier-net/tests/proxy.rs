@@ -88,3 +88,11 @@ fn proxy_reports_a_port_in_use() {
     let e = proxy::spawn(Protocol::Tcp, held.local_addr().unwrap(), lo0()).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
 }
+
+#[test]
+fn proxy_handles_can_be_kept_by_the_monitor() {
+    // pier's monitor keeps them as `Box<dyn Any + Send>` for the
+    // container's lifetime.
+    fn keepable<T: Send + 'static>() {}
+    keepable::<proxy::ProxyHandle>();
+}
