@@ -10,8 +10,9 @@ set -euo pipefail
 # busybox-static: test rootfs; runc, crun: reference runtimes; hyperfine:
 # benchmarks; jq: JSON in scripts; strace: syscall counting; iproute2 (ip):
 # network namespace tests; uidmap (newuidmap/newgidmap): rootless tests;
-# libseccomp-dev: berth-seccomp's differential tests against libseccomp.
-packages=(busybox-static runc crun hyperfine jq strace iproute2 uidmap libseccomp-dev "$@")
+# libseccomp-dev: berth-seccomp's differential tests against libseccomp;
+# nftables (nft): pier-net's NAT and port rules.
+packages=(busybox-static runc crun hyperfine jq strace iproute2 uidmap libseccomp-dev nftables "$@")
 # The callers of the integration tests (integration/): containerd (ctr and the
 # runc shim), docker.io (dockerd), podman (with conmon); skopeo and umoci build
 # their image (hack/mkimage.sh); python3-grpcio runs integration/cri.py, the
