@@ -132,6 +132,8 @@ fn header(size: u64) -> tar::Header {
     h.set_size(size);
     h.set_mode(0o644);
     h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
     h.set_entry_type(tar::EntryType::Regular);
     h
 }
@@ -738,5 +740,119 @@ impl Loader<'_> {
             self.oci_tree(&c, &f, depth + 1)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut h = header(data.len() as u64);
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn layer(files: &[(&str, &[u8])]) -> Vec<u8> {
+        tar_of(files)
+    }
+
+    /// A docker-archive of one image with `layers`, config diff_ids
+    /// `diff_ids` (default: the layers' digests).
+    fn docker_archive(layers: &[Vec<u8>], diff_ids: Option<Vec<String>>, tags: &str) -> Vec<u8> {
+        let diff_ids = diff_ids.unwrap_or_else(|| layers.iter().map(|l| sha256(l)).collect());
+        let cfg = json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}})
+            .to_string();
+        let names: Vec<String> = (0..layers.len())
+            .map(|i| format!("l{i}/layer.tar"))
+            .collect();
+        let manifest = format!(
+            r#"[{{"Config":"c.json","RepoTags":{tags},"Layers":{}}}]"#,
+            serde_json::to_string(&names).unwrap()
+        );
+        let mut files: Vec<(&str, &[u8])> = vec![("c.json", cfg.as_bytes())];
+        for (n, l) in names.iter().zip(layers) {
+            files.push((n, l));
+        }
+        files.push(("manifest.json", manifest.as_bytes()));
+        tar_of(&files)
+    }
+
+    fn empty(store: &Store) -> bool {
+        store.images().unwrap().is_empty()
+            && fs::read_dir(store.root().join("blobs/sha256"))
+                .unwrap()
+                .count()
+                == 0
+            && fs::read_dir(store.root().join("ingest")).unwrap().count() == 0
+    }
+
+    #[test]
+    fn docker_archive_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let l = layer(&[("hello", b"world")]);
+        let a = docker_archive(std::slice::from_ref(&l), None, r#"["test/x:1"]"#);
+        let names = load(&store, &a[..], "a.tar").unwrap();
+        assert_eq!(names, ["docker.io/test/x:1"]);
+        let mut out = Vec::new();
+        save(
+            &store,
+            &["test/x:1".into()],
+            Format::DockerArchive,
+            &Platform::host(),
+            &mut out,
+        )
+        .unwrap();
+        let dir2 = tempfile::tempdir().unwrap();
+        let store2 = Store::open(dir2.path()).unwrap();
+        assert_eq!(load(&store2, &out[..], "b.tar").unwrap(), names);
+        let a = images::inspect(&store, "test/x:1").unwrap();
+        let b = images::inspect(&store2, "test/x:1").unwrap();
+        assert_eq!(a["Id"], b["Id"]);
+        assert_eq!(a["RootFS"]["Layers"][0], sha256(&l));
+    }
+
+    #[test]
+    fn bad_archives_name_the_problem_and_store_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let l = layer(&[("hello", b"world")]);
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"junk".to_vec(), "not a tar archive"),
+            (tar_of(&[("x", b"y")]), "neither a docker-archive"),
+            (tar_of(&[("manifest.json", b"{")]), "manifest.json: EOF"),
+            (tar_of(&[("manifest.json", b"{}")]), "not a JSON array"),
+            (tar_of(&[("manifest.json", b"[{}]")]), "manifest.json: [0].Config"),
+            (
+                docker_archive(std::slice::from_ref(&l), Some(vec!["sha256:00".into()]), r#"["a:b"]"#),
+                "l0/layer.tar: content",
+            ),
+            (docker_archive(std::slice::from_ref(&l), Some(vec![]), r#"["a:b"]"#), "rootfs.diff_ids"),
+            (docker_archive(std::slice::from_ref(&l), None, r#"["Bad:b"]"#), "RepoTags"),
+            (docker_archive(std::slice::from_ref(&l), None, "[]"), "no name"),
+            (
+                tar_of(&[(
+                    "manifest.json",
+                    br#"[{"Config":"../../etc/passwd","RepoTags":["a:b"],"Layers":[]}]"#,
+                )]),
+                "../../etc/passwd: no such file",
+            ),
+            (
+                tar_of(&[("index.json", br#"{"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2,"annotations":{"org.opencontainers.image.ref.name":"a:b"}}]}"#)]),
+                "blobs/sha256/0000000000000000000000000000000000000000000000000000000000000000: no such file",
+            ),
+        ];
+        for (a, want) in cases {
+            let e = load(&store, &a[..], "bad.tar").unwrap_err().to_string();
+            assert!(
+                e.contains("bad.tar") && e.contains(want),
+                "{e} (want {want})"
+            );
+            assert!(empty(&store), "after {want}");
+        }
     }
 }

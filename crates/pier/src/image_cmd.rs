@@ -112,7 +112,13 @@ pub fn inspect(store: &Store, names: &[String]) -> Result<bool> {
             Err(e) => return Err(e).with_context(|| format!("inspect {n}")),
         }
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    // write! rather than println!: a closed pipe (`| head`) is an error,
+    // not a panic.
+    writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        serde_json::to_string_pretty(&out)?
+    )?;
     Ok(ok)
 }
 
@@ -181,11 +187,12 @@ pub fn load(store: &Store, input: Option<&Path>, quiet: bool) -> Result<()> {
             archive::load(store, std::io::stdin().lock(), "standard input")?
         }
     };
+    let mut out = std::io::stdout().lock();
     for n in names {
         if quiet {
-            println!("{n}");
+            writeln!(out, "{n}")?;
         } else {
-            println!("Loaded image: {n}");
+            writeln!(out, "Loaded image: {n}")?;
         }
     }
     Ok(())
