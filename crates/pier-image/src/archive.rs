@@ -108,7 +108,7 @@ pub fn save(
     let mut images = Vec::new();
     for n in names {
         let image = images::resolve(store, n)?;
-        // A name the user typed is kept; an id saves every name of the image.
+        // The name typed, or for an id the name it resolved to.
         let tagged = Reference::parse(n)
             .ok()
             .filter(|r| r.to_string() == image.name)
