@@ -19,8 +19,9 @@ packages=(busybox-static runc crun hyperfine jq strace iproute2 uidmap libseccom
 # CRI client that stands in for the kubelet (Debian has no crictl).
 packages+=(containerd docker.io podman skopeo umoci python3-grpcio)
 # pier's registry tests (crates/pier/tests): a local registry and htpasswd
-# for its basic-auth instance.
-packages+=(docker-registry apache2-utils)
+# for its basic-auth instance, openssl for the token server of its token-auth
+# instance.
+packages+=(docker-registry apache2-utils openssl)
 # pier's containers: tini-static is what `pier run --init` mounts as pid 1.
 packages+=(tini)
 

@@ -1,9 +1,12 @@
-//! Local images: listing (`images`) and removal (`rmi`, `image prune`).
+//! Local images: listing (`images`), `inspect`, `tag` and removal (`rmi`,
+//! `image prune`).
 
-use crate::pull::manifest_blobs;
+use crate::platform::Platform;
+use crate::pull::{manifest_blobs, Blob};
 use crate::reference::Reference;
-use crate::store::{self, GcStats, Store};
+use crate::store::{self, GcStats, ImageRef, Store};
 use serde::Serialize;
+use serde_json::{json, Value};
 
 /// Errors listing or removing images.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +20,27 @@ pub enum Error {
     /// an id prefix names several images
     #[error("image id {0} is ambiguous")]
     Ambiguous(String),
+    /// no local image by that name or id
+    #[error("no such image: {0}")]
+    NoSuchImage(String),
+    /// a tag target with a digest
+    #[error("cannot tag {0}: a target has a tag, not a digest")]
+    DigestTag(String),
+    /// a reference given by the user is invalid
+    #[error(transparent)]
+    Reference(#[from] crate::reference::Error),
+    /// an image's config or index in the store is unusable
+    #[error("image {image}: invalid {what} {digest}: {message}")]
+    Invalid {
+        /// The image.
+        image: String,
+        /// `config` or `index`.
+        what: &'static str,
+        /// The blob.
+        digest: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// A local `Result` alias.
@@ -115,4 +139,161 @@ pub fn remove(store: &Store, what: &str) -> Result<Vec<String>> {
 /// Removes blobs no image references.
 pub fn prune(store: &Store) -> Result<GcStats> {
     Ok(store.gc()?)
+}
+
+/// The local image `what` names: a reference (`busybox`, a full name), an
+/// image id (config digest, with or without `sha256:`) or a unique prefix of
+/// one (at least 3 hex digits), or a manifest digest.
+pub fn resolve(store: &Store, what: &str) -> Result<ImageRef> {
+    if let Ok(r) = Reference::parse(what) {
+        if let Ok(i) = store.get(&r.to_string()) {
+            return Ok(i);
+        }
+    }
+    let hex = what.strip_prefix("sha256:").unwrap_or(what);
+    let is_hex = hex.len() >= 3 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    if is_hex {
+        let matches: Vec<ImageInfo> = list(store)?
+            .into_iter()
+            .filter(|i| {
+                i.id["sha256:".len()..].starts_with(hex)
+                    || (hex.len() == 64 && i.digest["sha256:".len()..] == *hex)
+            })
+            .collect();
+        let ids: std::collections::BTreeSet<&str> = matches.iter().map(|i| i.id.as_str()).collect();
+        if ids.len() > 1 {
+            return Err(Error::Ambiguous(what.to_string()));
+        }
+        if let Some(i) = matches.first() {
+            return Ok(store.get(&i.name)?);
+        }
+    }
+    Err(Error::NoSuchImage(what.to_string()))
+}
+
+/// The image manifest of `image` (for an index, the entry for `platform`,
+/// which must be in the store): digest, bytes, config and layers.
+pub fn image_manifest(
+    store: &Store,
+    image: &ImageRef,
+    platform: &Platform,
+) -> Result<(String, Vec<u8>, Blob, Vec<Blob>)> {
+    let mut digest = image.descriptor.digest().to_string();
+    let mut bytes = store.read_blob(&digest)?;
+    if store::is_index_type(image.descriptor.media_type().as_ref()) {
+        let invalid = |message: String| Error::Invalid {
+            image: image.name.clone(),
+            what: "index",
+            digest: digest.clone(),
+            message,
+        };
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        let child = v["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| {
+                let p = &m["platform"];
+                store::is_manifest_type(m["mediaType"].as_str().unwrap_or(""))
+                    && platform.matches(
+                        p["os"].as_str().unwrap_or(""),
+                        p["architecture"].as_str().unwrap_or(""),
+                        p["variant"].as_str(),
+                    )
+            })
+            .and_then(|m| m["digest"].as_str())
+            .ok_or_else(|| invalid(format!("no manifest for {platform}")))?
+            .to_string();
+        bytes = store.read_blob(&child)?;
+        digest = child;
+    }
+    let (config, layers) = manifest_blobs(&bytes, &image.name)?;
+    Ok((digest, bytes, config, layers))
+}
+
+/// `pier inspect` of an image: Docker's `docker image inspect` object (Id,
+/// RepoTags, RepoDigests, Created, Author, Config, Architecture, Os, Size,
+/// RootFS...), plus the manifest's `Descriptor` as Docker 25 shows it.
+/// Size is the stored (compressed) size of config and layers.
+pub fn inspect(store: &Store, what: &str) -> Result<Value> {
+    let image = resolve(store, what)?;
+    let (digest, _, config, layers) = image_manifest(store, &image, &Platform::host())?;
+    let cfg_bytes = store.read_blob(&config.digest)?;
+    let cfg: Value = serde_json::from_slice(&cfg_bytes).map_err(|e| Error::Invalid {
+        image: image.name.clone(),
+        what: "config",
+        digest: config.digest.clone(),
+        message: e.to_string(),
+    })?;
+    // Every name of the same image (same config) in the store.
+    let mut tags = Vec::new();
+    let mut digests = Vec::new();
+    for i in store.images()? {
+        let d = i.descriptor.digest().to_string();
+        let same = d == image.descriptor.digest().as_ref()
+            || d == digest
+            || manifest_blobs(&store.read_blob(&d).unwrap_or_default(), &i.name)
+                .is_ok_and(|(c, _)| c.digest == config.digest);
+        if !same {
+            continue;
+        }
+        if let Ok(r) = Reference::parse(&i.name) {
+            if r.tag.is_some() {
+                tags.push(r.familiar());
+            }
+            let mut bare = r.clone();
+            bare.tag = None;
+            bare.digest = Some(d.clone());
+            let rd = bare.familiar();
+            if !digests.contains(&rd) {
+                digests.push(rd);
+            }
+        }
+    }
+    tags.sort();
+    digests.sort();
+    let s = |k: &str| cfg[k].as_str().unwrap_or("").to_string();
+    let mut out = json!({
+        "Id": config.digest,
+        "RepoTags": tags,
+        "RepoDigests": digests,
+        "Parent": "",
+        "Comment": cfg["history"].as_array().and_then(|h| h.last()).and_then(|h| h["comment"].as_str()).unwrap_or(""),
+        "Created": s("created"),
+        "DockerVersion": s("docker_version"),
+        "Author": s("author"),
+        "Config": if cfg["config"].is_object() { cfg["config"].clone() } else { json!({}) },
+        "Architecture": s("architecture"),
+        "Os": s("os"),
+        "Size": config.size + layers.iter().map(|l| l.size).sum::<u64>(),
+        "RootFS": {
+            "Type": cfg["rootfs"]["type"].as_str().unwrap_or("layers"),
+            "Layers": cfg["rootfs"]["diff_ids"].clone(),
+        },
+        "Descriptor": {
+            "mediaType": image.descriptor.media_type().to_string(),
+            "digest": image.descriptor.digest().to_string(),
+            "size": image.descriptor.size(),
+        },
+    });
+    if let Some(v) = cfg["variant"].as_str() {
+        out["Variant"] = v.into();
+    }
+    if let Some(v) = cfg["os.version"].as_str() {
+        out["OsVersion"] = v.into();
+    }
+    Ok(out)
+}
+
+/// `pier tag SOURCE TARGET`: names the image `source` resolves to also
+/// `target`. Returns the full target name.
+pub fn tag(store: &Store, source: &str, target: &str) -> Result<String> {
+    let image = resolve(store, source)?;
+    let target = Reference::parse(target)?;
+    if target.digest.is_some() {
+        return Err(Error::DigestTag(target.to_string()));
+    }
+    let name = target.to_string();
+    store.set_ref(&name, &image.descriptor)?;
+    Ok(name)
 }

@@ -1,6 +1,7 @@
 //! pier's images: references, the registry client, the content store (an
 //! OCI image layout) and secure layer unpacking.
 
+pub mod archive;
 pub mod auth;
 pub mod bundle;
 pub mod digest;

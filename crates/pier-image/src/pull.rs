@@ -95,6 +95,46 @@ pub fn manifest_blobs(bytes: &[u8], reference: &str) -> Result<(Blob, Vec<Blob>)
     Ok((config, layers))
 }
 
+/// What a pull reports as it goes (`pier pull` draws bars or lines from it).
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// An index entry was chosen for the platform.
+    Selected {
+        /// The manifest chosen.
+        digest: &'a str,
+        /// The platform asked for.
+        platform: &'a Platform,
+    },
+    /// A layer is about to be fetched, or is already in the store.
+    Layer {
+        /// The layer.
+        digest: &'a str,
+        /// Its size.
+        size: u64,
+        /// Already in the store: nothing to download.
+        present: bool,
+    },
+    /// Bytes of a layer received so far (starts again at 0 on a retry).
+    Progress {
+        /// The layer.
+        digest: &'a str,
+        /// Received.
+        done: u64,
+        /// Expected.
+        size: u64,
+    },
+    /// A layer was downloaded and verified.
+    Done {
+        /// The layer.
+        digest: &'a str,
+    },
+    /// The manifest is stored and named.
+    Stored {
+        /// The manifest's digest.
+        digest: &'a str,
+    },
+}
+
 /// Pulls `r` for `platform` into `store`; `progress` gets one line per step.
 pub fn pull(
     client: &Client,
@@ -103,13 +143,65 @@ pub fn pull(
     platform: &Platform,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Pulled> {
+    pull_with(client, store, r, platform, &|e| match e {
+        Event::Selected { digest, platform } => {
+            progress(&format!("{r}: selected {digest} for {platform}"))
+        }
+        Event::Layer {
+            digest,
+            present: true,
+            ..
+        } => progress(&format!("{}: already exists", short(digest))),
+        Event::Done { digest } => progress(&format!("{}: pull complete", short(digest))),
+        Event::Stored { digest } => progress(&format!("Digest: {digest}")),
+        Event::Layer { .. } | Event::Progress { .. } => {}
+    })
+}
+
+/// Pulls `r` for `platform` into `store`, reporting [`Event`]s. A failed
+/// pull removes the blobs it wrote (unless another pull, push or load is
+/// running: then `image prune` will).
+pub fn pull_with(
+    client: &Client,
+    store: &Store,
+    r: &Reference,
+    platform: &Platform,
+    events: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<Pulled> {
+    let written = std::sync::Mutex::new(Vec::new());
     // Blobs written before index.json names them must survive a gc.
-    let _content = store.lock_content()?;
+    let content = store.lock_content()?;
+    let res = pull_locked(client, store, r, platform, events, &written);
+    drop(content);
+    if res.is_err() {
+        let written = written.into_inner().unwrap_or_else(|e| e.into_inner());
+        // Best effort: the pull's own error is what the user needs.
+        let _ = store.discard(&written);
+    }
+    res
+}
+
+fn pull_locked(
+    client: &Client,
+    store: &Store,
+    r: &Reference,
+    platform: &Platform,
+    events: &(dyn Fn(Event<'_>) + Sync),
+    written: &std::sync::Mutex<Vec<String>>,
+) -> Result<Pulled> {
+    let note = |d: &str| {
+        if let Ok(mut w) = written.lock() {
+            w.push(d.to_string());
+        }
+    };
     let mut m = client.manifest(r, r.object())?;
     let mut chosen_platform = None;
     if store::is_index_type(&m.media_type) {
         let (d, p) = select(&m, r, platform)?;
-        progress(&format!("{}: selected {} for {}", r, d, platform));
+        events(Event::Selected {
+            digest: &d,
+            platform,
+        });
         m = client.manifest(r, &d)?;
         chosen_platform = p;
         if !store::is_manifest_type(&m.media_type) {
@@ -120,18 +212,39 @@ pub fn pull(
         }
     }
     let (config, layers) = manifest_blobs(&m.bytes, &r.to_string())?;
-    client.fetch_blob(r, &config.digest, config.size, store)?;
-    let queue = std::sync::Mutex::new(layers.iter().collect::<Vec<_>>());
+    if !store.has_blob(&config.digest, config.size) {
+        note(&config.digest);
+        client.fetch_blob(r, &config.digest, config.size, store)?;
+    }
+    let queue = std::sync::Mutex::new(layers.iter().rev().collect::<Vec<_>>());
     let first_err = std::sync::Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..PARALLEL.min(layers.len()) {
             s.spawn(|| loop {
+                if first_err.lock().map(|f| f.is_some()).unwrap_or(true) {
+                    break;
+                }
                 let next = queue.lock().map(|mut q| q.pop()).ok().flatten();
                 let Some(l) = next else { break };
-                let have = store.has_blob(&l.digest, l.size);
-                match client.fetch_blob(r, &l.digest, l.size, store) {
-                    Ok(()) if have => progress(&format!("{}: already exists", short(&l.digest))),
-                    Ok(()) => progress(&format!("{}: pull complete", short(&l.digest))),
+                let present = store.has_blob(&l.digest, l.size);
+                events(Event::Layer {
+                    digest: &l.digest,
+                    size: l.size,
+                    present,
+                });
+                if present {
+                    continue;
+                }
+                note(&l.digest);
+                let on_bytes = |done| {
+                    events(Event::Progress {
+                        digest: &l.digest,
+                        done,
+                        size: l.size,
+                    })
+                };
+                match client.fetch_blob_progress(r, &l.digest, l.size, store, &on_bytes) {
+                    Ok(()) => events(Event::Done { digest: &l.digest }),
                     Err(e) => {
                         if let Ok(mut f) = first_err.lock() {
                             f.get_or_insert(e);
@@ -145,7 +258,11 @@ pub fn pull(
     if let Some(e) = first_err.into_inner().ok().flatten() {
         return Err(e.into());
     }
-    let digest = store.put_bytes(&m.bytes)?;
+    let digest = crate::digest::sha256(&m.bytes);
+    if !store.has_blob(&digest, m.bytes.len() as u64) {
+        note(&digest);
+        store.put_bytes(&m.bytes)?;
+    }
     let mut desc = Descriptor::new(
         MediaType::from(m.media_type.as_str()),
         m.bytes.len() as u64,
@@ -155,7 +272,7 @@ pub fn pull(
     desc.set_platform(chosen_platform.or(platform_of_config));
     let name = r.to_string();
     store.set_ref(&name, &desc)?;
-    progress(&format!("Digest: {digest}"));
+    events(Event::Stored { digest: &digest });
     Ok(Pulled {
         name,
         manifest: digest,
@@ -163,11 +280,11 @@ pub fn pull(
     })
 }
 
-fn parse_digest(d: &str) -> Result<Digest> {
+pub(crate) fn parse_digest(d: &str) -> Result<Digest> {
     Digest::try_from(d).map_err(|_| Error::Store(store::Error::BadDigest(d.to_string())))
 }
 
-fn config_platform(store: &Store, config: &str) -> Option<oci_spec::image::Platform> {
+pub(crate) fn config_platform(store: &Store, config: &str) -> Option<oci_spec::image::Platform> {
     let v: Value = serde_json::from_slice(&store.read_blob(config).ok()?).ok()?;
     let mut b = oci_spec::image::PlatformBuilder::default()
         .os(v["os"].as_str()?)

@@ -13,7 +13,7 @@ use crate::reference::{is_loopback_registry, Reference};
 use crate::store::{self, Store};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Mutex;
 use std::time::Duration;
 use ureq::http::{self, Response};
@@ -109,8 +109,23 @@ pub struct Manifest {
 enum Send<'a> {
     Empty,
     Bytes(&'a [u8], &'a str),
-    File(&'a std::path::Path, u64),
+    /// `len` bytes of a file from `offset`.
+    File(&'a std::path::Path, u64, u64),
 }
+
+/// What [`Client::push_blob_from`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// The repository had it.
+    Exists,
+    /// Mounted from another repository of the registry.
+    Mounted,
+    /// Uploaded.
+    Uploaded,
+}
+
+/// Blobs above this size are pushed in `PATCH` chunks of this size.
+pub const CHUNK_SIZE: u64 = 16 << 20;
 
 /// A registry client. Cheap to share between threads.
 pub struct Client {
@@ -119,6 +134,7 @@ pub struct Client {
     insecure: HashSet<String>,
     schemes: Mutex<HashMap<String, &'static str>>,
     tokens: Mutex<HashMap<String, String>>,
+    chunk_size: u64,
 }
 
 impl Client {
@@ -138,6 +154,7 @@ impl Client {
             insecure: insecure.iter().cloned().collect(),
             schemes: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
+            chunk_size: CHUNK_SIZE,
         }
     }
 
@@ -273,6 +290,19 @@ impl Client {
     /// Downloads blob `digest` of `size` bytes into `store`, checking both
     /// while streaming; a dropped connection is resumed with `Range`.
     pub fn fetch_blob(&self, r: &Reference, digest: &str, size: u64, store: &Store) -> Result<()> {
+        self.fetch_blob_progress(r, digest, size, store, &|_| {})
+    }
+
+    /// [`Client::fetch_blob`], telling `progress` the bytes received so far
+    /// (back to 0 when a whole attempt starts again).
+    pub fn fetch_blob_progress(
+        &self,
+        r: &Reference,
+        digest: &str,
+        size: u64,
+        store: &Store,
+        progress: &dyn Fn(u64),
+    ) -> Result<()> {
         if store.has_blob(digest, size) {
             return Ok(());
         }
@@ -289,6 +319,7 @@ impl Client {
                 offset: 0,
                 body: None,
                 resumes: 0,
+                progress,
             };
             match store.write_blob(reader, Some((digest, size))) {
                 Ok(_) => return Ok(()),
@@ -321,8 +352,9 @@ impl Client {
         }
     }
 
-    /// Uploads blob `digest` (monolithic: `POST` then `PUT ?digest=`), unless
-    /// the repository already has it. Returns whether it was uploaded.
+    /// Uploads blob `digest` unless the repository already has it: in one
+    /// `PUT` when it is at most the chunk size, else in chunks. Returns
+    /// whether it was uploaded.
     pub fn push_blob(
         &self,
         r: &Reference,
@@ -330,37 +362,162 @@ impl Client {
         size: u64,
         path: &std::path::Path,
     ) -> Result<bool> {
+        Ok(self.push_blob_from(r, digest, size, path, None)? != Pushed::Exists)
+    }
+
+    /// [`Client::push_blob`], first asking the registry to mount the blob
+    /// from repository `from` of the same registry (distribution-spec
+    /// end-11: 201 mounted, 202 an upload session to use instead).
+    pub fn push_blob_from(
+        &self,
+        r: &Reference,
+        digest: &str,
+        size: u64,
+        path: &std::path::Path,
+        from: Option<&str>,
+    ) -> Result<Pushed> {
         if self.blob_exists(r, digest)? {
-            return Ok(false);
+            return Ok(Pushed::Exists);
         }
         let base = self.base(r);
-        let url = format!("{base}/v2/{}/blobs/uploads/", r.repository);
+        let mut url = format!("{base}/v2/{}/blobs/uploads/", r.repository);
+        if let Some(from) = from.filter(|f| *f != r.repository) {
+            url.push_str(&format!("?mount={}&from={}", encode(digest), encode(from)));
+        }
         let resp = self.request(r, "pull,push", "POST", &url, &[], Send::Empty)?;
-        let resp = expect(resp, "POST", &url, &[202])?;
-        let location = header(&resp, "location").ok_or_else(|| Error::Status {
-            method: "POST".into(),
-            url: url.clone(),
-            status: 202,
+        let resp = expect(resp, "POST", &url, &[201, 202])?;
+        if resp.status() == 201 {
+            return Ok(Pushed::Mounted);
+        }
+        let chunk_min = header(&resp, "oci-chunk-min-length")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let mut location = self.location(&resp, &base, "POST", &url)?;
+        if size > self.chunk_size {
+            location = self.upload_chunks(r, &base, location, size, path, chunk_min)?;
+            self.finish_upload(r, &location, digest, Send::Empty)?;
+        } else {
+            self.finish_upload(r, &location, digest, Send::File(path, 0, size))?;
+        }
+        Ok(Pushed::Uploaded)
+    }
+
+    /// Sets the size above which blobs are pushed in `PATCH` chunks of
+    /// that size (default [`CHUNK_SIZE`]).
+    pub fn set_chunk_size(&mut self, bytes: u64) {
+        self.chunk_size = bytes.max(1);
+    }
+
+    /// The absolute upload URL of a response's `Location`.
+    fn location(
+        &self,
+        resp: &Response<Body>,
+        base: &str,
+        method: &str,
+        url: &str,
+    ) -> Result<String> {
+        let location = header(resp, "location").ok_or_else(|| Error::Status {
+            method: method.into(),
+            url: url.into(),
+            status: resp.status().as_u16(),
             message: "no Location header".into(),
         })?;
-        let mut put = if location.starts_with("http://") || location.starts_with("https://") {
-            location
-        } else {
-            format!("{base}{location}")
-        };
+        Ok(
+            if location.starts_with("http://") || location.starts_with("https://") {
+                location
+            } else {
+                format!("{base}{location}")
+            },
+        )
+    }
+
+    /// `PATCH`es `path` in chunks with `Content-Range` (distribution-spec
+    /// end-5); after a failed chunk, asks the session where it stands
+    /// (`GET`, 204 with `Range: 0-N`) and goes on from there. Returns the
+    /// last location.
+    fn upload_chunks(
+        &self,
+        r: &Reference,
+        base: &str,
+        mut location: String,
+        size: u64,
+        path: &std::path::Path,
+        chunk_min: u64,
+    ) -> Result<String> {
+        let chunk = self.chunk_size.max(chunk_min);
+        let mut offset = 0;
+        let mut failures = 0;
+        while offset < size {
+            let len = chunk.min(size - offset);
+            let range = format!("{}-{}", offset, offset + len - 1);
+            let res = self.request(
+                r,
+                "pull,push",
+                "PATCH",
+                &location,
+                &[
+                    ("Content-Type", "application/octet-stream"),
+                    ("Content-Range", &range),
+                ],
+                Send::File(path, offset, len),
+            );
+            let retry = match res {
+                Ok(resp) if resp.status() == 202 => {
+                    let next = self.location(&resp, base, "PATCH", &location)?;
+                    offset = upload_end(&resp).unwrap_or(offset + len);
+                    location = next;
+                    failures = 0;
+                    continue;
+                }
+                Ok(resp) if resp.status() == 416 || resp.status().is_server_error() => {
+                    Error::Status {
+                        method: "PATCH".into(),
+                        url: location.clone(),
+                        status: resp.status().as_u16(),
+                        message: "chunk refused".into(),
+                    }
+                }
+                Ok(resp) => return expect(resp, "PATCH", &location, &[202]).map(|_| location),
+                Err(e @ Error::Http { .. }) => e,
+                Err(e) => return Err(e),
+            };
+            failures += 1;
+            if failures >= ATTEMPTS {
+                return Err(retry);
+            }
+            backoff(failures);
+            // Where does the session stand? (end-13)
+            let resp = self.request(r, "pull,push", "GET", &location, &[], Send::Empty)?;
+            let resp = expect(resp, "GET", &location, &[204])?;
+            offset = upload_end(&resp).unwrap_or(0);
+            location = self.location(&resp, base, "GET", &location)?;
+        }
+        Ok(location)
+    }
+
+    /// Closes an upload session: `PUT <location>?digest=` (end-6), with the
+    /// whole blob or, after chunks, nothing.
+    fn finish_upload(
+        &self,
+        r: &Reference,
+        location: &str,
+        digest: &str,
+        body: Send<'_>,
+    ) -> Result<()> {
+        let mut put = location.to_string();
         // The location may carry state in its query (`_state=`).
         put.push(if put.contains('?') { '&' } else { '?' });
         put.push_str("digest=");
-        put.push_str(&digest.replace(':', "%3A"));
+        put.push_str(&encode(digest));
         let resp = self.request(
             r,
             "pull,push",
             "PUT",
             &put,
             &[("Content-Type", "application/octet-stream")],
-            Send::File(path, size),
+            body,
         )?;
-        expect(resp, "PUT", &put, &[201, 204]).map(|_| true)
+        expect(resp, "PUT", &put, &[201, 204]).map(drop)
     }
 
     /// `PUT` a manifest under `object` (tag or digest).
@@ -470,14 +627,17 @@ impl Client {
                     .map_err(build_err)?;
                 self.agent.run(req).map_err(http_err)
             }
-            Send::File(path, size) => {
-                let mut f = File::open(path).map_err(|source| Error::Io {
+            Send::File(path, offset, len) => {
+                let io_err = |source| Error::Io {
                     what: path.display().to_string(),
                     source,
-                })?;
+                };
+                let mut f = File::open(path).map_err(io_err)?;
+                f.seek(SeekFrom::Start(offset)).map_err(io_err)?;
+                let mut part = f.take(len);
                 let req = b
-                    .header("Content-Length", size.to_string())
-                    .body(ureq::SendBody::from_reader(&mut f))
+                    .header("Content-Length", len.to_string())
+                    .body(ureq::SendBody::from_reader(&mut part))
                     .map_err(build_err)?;
                 self.agent.run(req).map_err(http_err)
             }
@@ -514,8 +674,13 @@ impl Client {
                 // for our actions on the repository too (push needs both).
                 let scope = format!("repository:{}:{}", r.repository, actions);
                 q.push(format!("scope={}", encode(&scope)));
-                if let Some(s) = params.get("scope").filter(|s| **s != scope) {
-                    q.push(format!("scope={}", encode(s)));
+                // Several scopes (a mount also needs pull on the source)
+                // are space-separated in the challenge, one parameter each
+                // in the token request.
+                for s in params.get("scope").into_iter().flat_map(|s| s.split(' ')) {
+                    if !s.is_empty() && s != scope {
+                        q.push(format!("scope={}", encode(s)));
+                    }
                 }
                 url.push_str(&q.join("&"));
                 let basic = creds.map(Credentials::basic_header);
@@ -566,6 +731,7 @@ struct ResumingReader<'a> {
     offset: u64,
     body: Option<ureq::BodyReader<'static>>,
     resumes: u32,
+    progress: &'a dyn Fn(u64),
 }
 
 impl ResumingReader<'_> {
@@ -606,6 +772,7 @@ impl Read for ResumingReader<'_> {
             match body.read(buf) {
                 Ok(n) => {
                     self.offset += n as u64;
+                    (self.progress)(self.offset);
                     return Ok(n);
                 }
                 Err(e) if self.resumes + 1 < ATTEMPTS && self.offset > 0 => {
@@ -618,6 +785,13 @@ impl Read for ResumingReader<'_> {
             }
         }
     }
+}
+
+/// The next offset of an upload session from its `Range: 0-N` header.
+fn upload_end(resp: &Response<Body>) -> Option<u64> {
+    let range = header(resp, "range")?;
+    let end = range.trim().trim_start_matches("bytes=").split_once('-')?.1;
+    end.trim().parse::<u64>().ok().map(|e| e + 1)
 }
 
 fn backoff(attempt: u32) {

@@ -153,6 +153,18 @@ impl Store {
 
     /// Takes the lock file `name` under the root, shared or exclusive.
     pub fn lock(&self, name: &str, exclusive: bool) -> Result<Lock> {
+        // A blocking flock(2) only returns once it holds the lock.
+        self.lock_op(name, exclusive, false)?
+            .ok_or_else(|| unreachable_lock(name))
+    }
+
+    /// Takes the lock `name` exclusively if nobody holds it; None if
+    /// someone does.
+    pub fn try_lock(&self, name: &str) -> Result<Option<Lock>> {
+        self.lock_op(name, true, true)
+    }
+
+    fn lock_op(&self, name: &str, exclusive: bool, nonblock: bool) -> Result<Option<Lock>> {
         let path = self.root.join(name);
         let f = OpenOptions::new()
             .create(true)
@@ -161,18 +173,24 @@ impl Store {
             .mode(0o600)
             .open(&path)
             .map_err(io_err("open", &path))?;
-        let op = if exclusive {
+        let mut op = if exclusive {
             libc::LOCK_EX
         } else {
             libc::LOCK_SH
         };
+        if nonblock {
+            op |= libc::LOCK_NB;
+        }
         loop {
             // SAFETY: flock on an fd we own; no memory is passed.
             let r = unsafe { libc::flock(f.as_raw_fd(), op) };
             if r == 0 {
-                return Ok(Lock(f));
+                return Ok(Some(Lock(f)));
             }
             let e = io::Error::last_os_error();
+            if nonblock && e.kind() == io::ErrorKind::WouldBlock {
+                return Ok(None);
+            }
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(Error::Io {
                     op: "lock",
@@ -390,6 +408,59 @@ impl Store {
     pub fn gc(&self) -> Result<GcStats> {
         let _g = self.lock("gc.lock", true)?;
         let _i = self.lock("index.lock", true)?;
+        let live = self.live()?;
+        let mut stats = GcStats::default();
+        let dir = self.root.join("blobs/sha256");
+        for e in fs::read_dir(&dir).map_err(io_err("read", &dir))? {
+            let e = e.map_err(io_err("read", &dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if live.contains(&format!("sha256:{name}")) {
+                continue;
+            }
+            let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+            fs::remove_file(e.path()).map_err(io_err("remove", &e.path()))?;
+            stats.blobs += 1;
+            stats.bytes += len;
+        }
+        // Nobody writes while we hold gc.lock exclusively: leftovers are
+        // from killed pulls.
+        let ingest = self.root.join("ingest");
+        for e in fs::read_dir(&ingest)
+            .map_err(io_err("read", &ingest))?
+            .flatten()
+        {
+            let _ = fs::remove_file(e.path());
+        }
+        Ok(stats)
+    }
+
+    /// Removes those of `digests` that index.json does not reach: what a
+    /// failed pull, push or load wrote. Done only when no other writer
+    /// holds the content lock (one might be about to name them); otherwise
+    /// nothing is removed and `image prune` will. Returns how many went.
+    pub fn discard(&self, digests: &[String]) -> Result<usize> {
+        if digests.is_empty() {
+            return Ok(0);
+        }
+        let Some(_g) = self.try_lock("gc.lock")? else {
+            return Ok(0);
+        };
+        let _i = self.lock("index.lock", true)?;
+        let live = self.live()?;
+        let mut n = 0;
+        for d in digests.iter().filter(|d| !live.contains(*d)) {
+            let p = self.blob_path(d)?;
+            match fs::remove_file(&p) {
+                Ok(()) => n += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("remove", &p)(e)),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Every digest reachable from index.json.
+    fn live(&self) -> Result<HashSet<String>> {
         let index = self.read_index()?;
         let mut live = HashSet::new();
         let mut todo: Vec<Value> = index["manifests"].as_array().cloned().unwrap_or_default();
@@ -416,29 +487,7 @@ impl Store {
                 todo.push(v["config"].clone());
             }
         }
-        let mut stats = GcStats::default();
-        let dir = self.root.join("blobs/sha256");
-        for e in fs::read_dir(&dir).map_err(io_err("read", &dir))? {
-            let e = e.map_err(io_err("read", &dir))?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            if live.contains(&format!("sha256:{name}")) {
-                continue;
-            }
-            let len = e.metadata().map(|m| m.len()).unwrap_or(0);
-            fs::remove_file(e.path()).map_err(io_err("remove", &e.path()))?;
-            stats.blobs += 1;
-            stats.bytes += len;
-        }
-        // Nobody writes while we hold gc.lock exclusively: leftovers are
-        // from killed pulls.
-        let ingest = self.root.join("ingest");
-        for e in fs::read_dir(&ingest)
-            .map_err(io_err("read", &ingest))?
-            .flatten()
-        {
-            let _ = fs::remove_file(e.path());
-        }
-        Ok(stats)
+        Ok(live)
     }
 
     /// Sizes of all blobs by digest (for `images`).
@@ -454,6 +503,14 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+fn unreachable_lock(name: &str) -> Error {
+    Error::Io {
+        op: "lock",
+        path: PathBuf::from(name),
+        source: io::Error::from(io::ErrorKind::WouldBlock),
     }
 }
 

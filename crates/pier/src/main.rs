@@ -8,6 +8,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 mod container_cli;
+mod image_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -58,6 +59,41 @@ enum Command {
         #[arg(long)]
         insecure: bool,
         /// No progress lines.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Upload blobs larger than this many bytes in chunks of this size.
+        #[arg(long, value_name = "BYTES", default_value_t = pier_image::registry::CHUNK_SIZE)]
+        chunk_size: u64,
+    },
+    /// Give a local image another name.
+    Tag {
+        /// Name or id of the image.
+        source: String,
+        /// New name.
+        target: String,
+    },
+    /// Write images to a tar archive.
+    Save {
+        /// Names or ids.
+        #[arg(required = true)]
+        images: Vec<String>,
+        /// Write to this file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// `docker-archive` (as `docker save`) or `oci-archive`.
+        #[arg(long, default_value = "docker-archive")]
+        format: String,
+        /// For a multi-platform image in a docker-archive: os/arch[/variant];
+        /// default the host's.
+        #[arg(long)]
+        platform: Option<String>,
+    },
+    /// Load images from a docker-archive or oci-archive tarball.
+    Load {
+        /// Read from this file instead of standard input.
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        /// Print only the names loaded.
         #[arg(short, long)]
         quiet: bool,
     },
@@ -152,6 +188,19 @@ enum ImageCommand {
         #[arg(required = true)]
         images: Vec<String>,
     },
+    /// Show local images as JSON.
+    Inspect {
+        /// Names or ids.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Give a local image another name.
+    Tag {
+        /// Name or id of the image.
+        source: String,
+        /// New name.
+        target: String,
+    },
 }
 
 fn main() {
@@ -202,20 +251,13 @@ fn inspect(cli: &Cli, targets: &[String]) -> Result<i32> {
             Ok(rec) => out.push(pier::commands::inspect(&cli.root, &rec)?),
             Err(_) => {
                 let store = Store::open(&cli.root)?;
-                match pier_image::snapshot::Image::resolve(&store, t) {
-                    Ok(img) => out.push(serde_json::json!({
-                        "Id": img.id,
-                        "RepoTags": [img.name],
-                        "Config": img.config["config"],
-                        "Architecture": img.config["architecture"],
-                        "Os": img.config["os"],
-                        "Created": img.config["created"],
-                        "RootFS": img.config["rootfs"],
-                    })),
-                    Err(_) => {
+                match images::inspect(&store, t) {
+                    Ok(v) => out.push(v),
+                    Err(images::Error::NoSuchImage(_)) => {
                         eprintln!("Error: No such object: {t}");
                         code = 1;
                     }
+                    Err(e) => return Err(e).with_context(|| format!("inspect {t}")),
                 }
             }
         }
@@ -262,27 +304,22 @@ fn run(cli: Cli) -> Result<()> {
                 Some(p) => Platform::parse(p)?,
                 None => Platform::host(),
             };
-            let quiet = *quiet;
-            let print = move |line: &str| {
-                if !quiet {
-                    println!("{line}");
-                }
-            };
-            let pulled = pull::pull(&client, &store, &r, &platform, &print)?;
-            println!("{}", pulled.name);
+            image_cmd::pull(&client, &store, &r, &platform, *quiet)?;
         }
         Command::Push {
             image,
             destination,
             insecure,
             quiet,
+            chunk_size,
         } => {
             let local = Reference::parse(image)?;
             let dest = match destination {
                 Some(d) => Reference::parse(d)?,
                 None => local.clone(),
             };
-            let client = client(&cli, insecure.then_some(dest.registry.as_str()))?;
+            let mut client = client(&cli, insecure.then_some(dest.registry.as_str()))?;
+            client.set_chunk_size(*chunk_size);
             let store = Store::open(&cli.root)?;
             let quiet = *quiet;
             let print = move |line: &str| {
@@ -344,6 +381,34 @@ fn run(cli: Cli) -> Result<()> {
                 human(stats.bytes),
                 stats.blobs
             );
+        }
+        Command::Image {
+            command: ImageCommand::Inspect { names },
+        } => {
+            let store = Store::open(&cli.root)?;
+            if !image_cmd::inspect(&store, names)? {
+                std::process::exit(1);
+            }
+        }
+        Command::Tag { source, target }
+        | Command::Image {
+            command: ImageCommand::Tag { source, target },
+        } => image_cmd::tag(&Store::open(&cli.root)?, source, target)?,
+        Command::Save {
+            images,
+            output,
+            format,
+            platform,
+        } => {
+            let platform = match platform {
+                Some(p) => Platform::parse(p)?,
+                None => Platform::host(),
+            };
+            let store = Store::open(&cli.root)?;
+            image_cmd::save(&store, images, output.as_deref(), format, &platform)?;
+        }
+        Command::Load { input, quiet } => {
+            image_cmd::load(&Store::open(&cli.root)?, input.as_deref(), *quiet)?
         }
         Command::Login {
             server,

@@ -5,166 +5,16 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod common;
+
+use common::*;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-fn ensure_tools() {
-    let missing = ["docker-registry", "skopeo", "umoci", "htpasswd"]
-        .iter()
-        .any(|t| !Path::new("/usr/bin").join(t).exists());
-    if missing {
-        let hack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../hack/install-deps.sh");
-        let st = Command::new(hack)
-            .status()
-            .expect("run hack/install-deps.sh");
-        assert!(st.success(), "hack/install-deps.sh failed");
-    }
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A `docker-registry` on a free loopback port; killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start(htpasswd: Option<(&str, &str)>) -> Registry {
-        ensure_tools();
-        let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut cfg = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        );
-        if let Some((user, pass)) = htpasswd {
-            let out = run(Command::new("htpasswd").args(["-Bbn", user, pass]));
-            let file = dir.path().join("htpasswd");
-            std::fs::write(&file, out.stdout).unwrap();
-            cfg += &format!(
-                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
-                file.display()
-            );
-        }
-        let cfg_path = dir.path().join("config.yml");
-        std::fs::write(&cfg_path, cfg).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&cfg_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
-        let reg = Registry {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "registry did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        reg
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A one-layer busybox image in an OCI layout at `dir`, tag `latest`.
-fn build_image(dir: &Path) -> PathBuf {
-    let rootfs = dir.join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::create_dir_all(rootfs.join("etc")).unwrap();
-    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
-    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-    let layout = dir.join("oci");
-    let image = format!("{}:latest", layout.display());
-    run(Command::new("umoci")
-        .args(["init", "--layout"])
-        .arg(&layout));
-    run(Command::new("umoci").args(["new", "--image", &image]));
-    run(Command::new("umoci")
-        .args(["insert", "--image", &image])
-        .arg(&rootfs)
-        .arg("/"));
-    run(Command::new("umoci").args([
-        "config",
-        "--image",
-        &image,
-        "--os",
-        "linux",
-        "--config.cmd",
-        "sh",
-        "--no-history",
-    ]));
-    layout
-}
-
-fn skopeo() -> Command {
-    let mut c = Command::new("skopeo");
-    c.arg("--insecure-policy");
-    c
-}
-
-fn pier(root: &Path, home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pier"));
-    c.arg("--root")
-        .arg(root)
-        .env("HOME", home)
-        .env_remove("DOCKER_CONFIG");
-    c
-}
-
-fn inspect_digest(target: &str, extra: &[&str]) -> String {
-    let out = run(skopeo().arg("inspect").args(extra).arg(target));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["Digest"].as_str().unwrap().to_string()
-}
-
-fn blob_count(root: &Path) -> usize {
-    std::fs::read_dir(root.join("blobs/sha256"))
-        .unwrap()
-        .count()
-}
+use std::path::Path;
+use std::process::Stdio;
 
 #[test]
 fn pull_push_images_rmi_with_skopeo_as_oracle() {
-    let reg = Registry::start(None);
+    let reg = Registry::start(Auth::None);
     let tmp = tempfile::tempdir().unwrap();
     let layout = build_image(tmp.path());
     let host = reg.host();
@@ -240,7 +90,7 @@ fn pull_push_images_rmi_with_skopeo_as_oracle() {
 
 #[test]
 fn basic_auth_login_logout() {
-    let reg = Registry::start(Some(("alice", "s3cret")));
+    let reg = Registry::start(Auth::Basic("alice", "s3cret"));
     let tmp = tempfile::tempdir().unwrap();
     let layout = build_image(tmp.path());
     let host = reg.host();
