@@ -213,7 +213,11 @@ impl HostSnapshot {
             // not the runtime's to answer for.
             let in_berth_cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", p.pid))
                 .is_ok_and(|c| c.contains("berth"));
-            if !(p.cmdline.contains("berth") || in_berth_cgroup) {
+            // The program's own name, not its arguments: a compiler
+            // building berth meanwhile is not berth.
+            let argv0 = p.cmdline.split(' ').next().unwrap_or("");
+            let program = argv0.rsplit('/').next().unwrap_or(argv0);
+            if !(program.contains("berth") || in_berth_cgroup) {
                 continue;
             }
             let key = format!("{} {}", p.pid, p.start);
