@@ -721,3 +721,155 @@ pub fn run_volume(root: &Path, cmd: &VolumeCommand) -> Result<i32> {
     }
     Ok(0)
 }
+
+/// `pier network …`.
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Create a bridge network.
+    ///
+    /// Example: pier network create --subnet 10.50.0.0/24 backend
+    Create {
+        /// Driver (only bridge).
+        #[arg(short = 'd', long)]
+        driver: Option<String>,
+        /// Subnet in CIDR form (default: the first free /16).
+        #[arg(long)]
+        subnet: Option<String>,
+        /// Gateway address (default: the subnet's first).
+        #[arg(long)]
+        gateway: Option<String>,
+        /// No outbound access.
+        #[arg(long)]
+        internal: bool,
+        /// Labels KEY=VALUE.
+        #[arg(short = 'l', long = "label")]
+        label: Vec<String>,
+        /// Name.
+        name: String,
+    },
+    /// List networks.
+    #[command(alias = "list")]
+    Ls {
+        /// Only ids.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// table or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Remove networks.
+    Rm {
+        /// Networks.
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Show networks' details as JSON.
+    Inspect {
+        /// Networks.
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove networks no container uses.
+    Prune {
+        /// Do not ask for confirmation (pier never asks).
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
+}
+
+/// `pier network …`.
+pub fn run_network(root: &Path, cmd: &NetworkCommand) -> Result<i32> {
+    let nets = pier_net::Networks::open(root)?;
+    match cmd {
+        NetworkCommand::Create {
+            driver,
+            subnet,
+            gateway,
+            internal,
+            label,
+            name,
+        } => {
+            let labels = label
+                .iter()
+                .map(|l| {
+                    let (k, v) = l.split_once('=').unwrap_or((l, ""));
+                    (k.to_string(), v.to_string())
+                })
+                .collect();
+            let n = nets.create(
+                name,
+                pier_net::NetworkOptions {
+                    driver: driver.clone(),
+                    subnet: subnet.clone(),
+                    gateway: gateway.clone(),
+                    internal: *internal,
+                    labels,
+                },
+            )?;
+            println!("{}", n.id);
+        }
+        NetworkCommand::Ls { quiet, format } => {
+            let list = nets.list()?;
+            if *quiet {
+                for n in &list {
+                    println!("{}", &n.id[..12]);
+                }
+            } else if format == "json" {
+                for n in &list {
+                    println!(
+                        "{}",
+                        serde_json::json!({"ID": &n.id[..12], "Name": n.name, "Driver": n.driver,
+                                           "Scope": "local", "Internal": n.internal,
+                                           "CreatedAt": n.created})
+                    );
+                }
+            } else {
+                let mut rows = vec![[
+                    "NETWORK ID".to_string(),
+                    "NAME".into(),
+                    "DRIVER".into(),
+                    "SCOPE".into(),
+                ]];
+                rows.extend(list.iter().map(|n| {
+                    [
+                        n.id[..12].to_string(),
+                        n.name.clone(),
+                        n.driver.clone(),
+                        "local".into(),
+                    ]
+                }));
+                commands::print_table(&mut std::io::stdout().lock(), &rows)?;
+            }
+        }
+        NetworkCommand::Rm { networks } => {
+            let mut code = 0;
+            for n in networks {
+                match nets.remove(n) {
+                    Ok(()) => println!("{n}"),
+                    Err(e) => {
+                        eprintln!("Error response from daemon: {e}");
+                        code = 1;
+                    }
+                }
+            }
+            return Ok(code);
+        }
+        NetworkCommand::Inspect { networks } => {
+            let mut out = Vec::new();
+            for n in networks {
+                out.push(nets.inspect(n)?);
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        NetworkCommand::Prune { .. } => {
+            let removed = nets.prune()?;
+            if !removed.is_empty() {
+                println!("Deleted Networks:");
+                for n in removed {
+                    println!("{n}");
+                }
+            }
+        }
+    }
+    Ok(0)
+}

@@ -152,6 +152,11 @@ enum Command {
         #[command(subcommand)]
         command: container_cli::VolumeCommand,
     },
+    /// Bridge networks.
+    Network {
+        #[command(subcommand)]
+        command: container_cli::NetworkCommand,
+    },
     /// Show details of containers or images as JSON.
     Inspect {
         /// Container or image names or ids.
@@ -213,6 +218,7 @@ fn main() {
             container_cli::run_group(&cli.root, command, &|image| pull_quiet(&cli, image))
         }
         Command::Volume { command } => container_cli::run_volume(&cli.root, command),
+        Command::Network { command } => container_cli::run_network(&cli.root, command),
         Command::Inspect { targets } => inspect(&cli, targets),
         Command::Monitor { id, wait_attach } => {
             let net = pier::net::Net {
@@ -452,6 +458,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Containers(_)
         | Command::Container { .. }
         | Command::Volume { .. }
+        | Command::Network { .. }
         | Command::Inspect { .. }
         | Command::Monitor { .. } => {}
     }

@@ -630,3 +630,143 @@ fn attach_to_a_running_container() {
     assert_eq!(text(&out.stdout), "got-ping\n");
     assert_eq!(out.status.code(), Some(3));
 }
+
+/// A user network with a subnet of its own (tests run in parallel, each
+/// with its own pier root, and must not hand out the same addresses).
+fn user_network(p: &Pier, name: &str, third_octet: u8) -> Value {
+    let subnet = format!("10.231.{third_octet}.0/24");
+    p.ok(&["network", "create", "--subnet", &subnet, name]);
+    let v: Value = serde_json::from_str(&p.ok(&["network", "inspect", name])).unwrap();
+    v[0].clone()
+}
+
+fn http_get(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(mut s) => {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+                let mut body = String::new();
+                let _ = s.read_to_string(&mut body);
+                if !body.is_empty() {
+                    return body;
+                }
+            }
+            Err(e) if Instant::now() > deadline => panic!("connect {addr}: {e}"),
+            Err(_) => {}
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const HTTPD: &str =
+    "mkdir -p /www && echo served-by-$(hostname) > /www/index.html && exec httpd -f -p 80 -h /www";
+
+#[test]
+fn containers_on_a_user_network_reach_each_other_by_name() {
+    let p = Pier::new();
+    let net = user_network(&p, "appnet", 11);
+    assert_eq!(net["subnet"], "10.231.11.0/24", "{net:#}");
+    p.run_ok(&[
+        "-d",
+        "--network",
+        "appnet",
+        "--name",
+        "server",
+        "-h",
+        "srv",
+        "--network-alias",
+        "web",
+        IMAGE,
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    for host in ["server", "web"] {
+        let url = format!("http://{host}/");
+        let out = p.run_ok(&[
+            "--rm",
+            "--network",
+            "appnet",
+            IMAGE,
+            "sh",
+            "-c",
+            &format!("for i in $(seq 50); do wget -qO- {url} && exit 0; sleep 0.1; done; exit 1"),
+        ]);
+        assert_eq!(out, "served-by-srv", "via {host}");
+    }
+    let v = p.inspect("server");
+    let ip = v["NetworkSettings"]["Networks"]["appnet"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(ip.starts_with("10.231.11."), "{v:#}");
+    // In use: the network cannot go.
+    let out = p.out(&["network", "rm", "appnet"]);
+    assert!(!out.status.success(), "{out:?}");
+    p.ok(&["rm", "-f", "server"]);
+    p.ok(&["network", "rm", "appnet"]);
+    assert!(!p.ok(&["network", "ls"]).contains("appnet"));
+}
+
+#[test]
+fn a_published_port_answers_and_rm_removes_every_device_and_rule() {
+    let p = Pier::new();
+    let net = user_network(&p, "pubnet", 12);
+    let bridge = net["bridge"].as_str().unwrap().to_string();
+    let id = p.run_ok(&[
+        "-d",
+        "--network",
+        "pubnet",
+        "--name",
+        "pub",
+        "-p",
+        "127.0.0.1::80",
+        IMAGE,
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    let ports = p.inspect("pub")["NetworkSettings"]["Ports"].clone();
+    let binding = ports[0].as_str().unwrap().to_string();
+    let host = binding.split("->").next().unwrap().to_string();
+    assert!(host.starts_with("127.0.0.1:"), "{binding}");
+    let body = http_get(&host);
+    assert!(body.contains("served-by-"), "{body}");
+    assert!(p.ok(&["ps"]).contains(&binding));
+
+    let ports_of = |bridge: &str| {
+        text(
+            &Command::new("ip")
+                .args(["-o", "link", "show", "master", bridge])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+    };
+    assert!(!ports_of(&bridge).is_empty(), "no veth on {bridge}");
+    let rules = || {
+        text(
+            &Command::new("nft")
+                .args(["list", "table", "ip", "pier"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+    };
+    assert!(
+        rules().contains(&id[..12]),
+        "no DNAT rule for the container"
+    );
+    p.ok(&["rm", "-f", "pub"]);
+    assert_eq!(ports_of(&bridge), "", "a veth is left on {bridge}");
+    assert!(!rules().contains(&id[..12]), "a rule is left:\n{}", rules());
+    assert!(
+        std::net::TcpStream::connect(&host).is_err(),
+        "{host} still answers"
+    );
+    assert_eq!(p.leftovers(&id), Vec::<String>::new());
+    p.ok(&["network", "rm", "pubnet"]);
+}
