@@ -208,12 +208,7 @@ pub fn create(root: &Path, o: &CreateOptions, pull: &dyn Fn(&str) -> Result<()>)
     let id = crate::names::new_id()?;
     let name = match &o.name {
         Some(n) => n.clone(),
-        None => loop {
-            let n = crate::names::random_name()?;
-            if cs.find(&n).is_err() {
-                break n;
-            }
-        },
+        None => crate::names::random_name()?,
     };
     let mut env = Vec::new();
     for f in &o.env_file {
@@ -424,13 +419,25 @@ pub fn create(root: &Path, o: &CreateOptions, pull: &dyn Fn(&str) -> Result<()>)
         anonymous_volumes: anonymous,
         labels,
     };
-    if let Err(e) = cs.create(&rec) {
-        for v in &rec.anonymous_volumes {
-            let _ = vols.remove(v, &[]);
+    let mut rec = rec;
+    let mut tries = 0;
+    loop {
+        match cs.create(&rec) {
+            Ok(()) => return Ok(rec),
+            // A generated name another create took meanwhile: draw again.
+            Err(crate::container::Error::NameInUse { .. }) if o.name.is_none() && tries < 100 => {
+                tries += 1;
+                let n = crate::names::random_name()?;
+                rec.name = if tries > 20 { format!("{n}{tries}") } else { n };
+            }
+            Err(e) => {
+                for v in &rec.anonymous_volumes {
+                    let _ = vols.remove(v, &[]);
+                }
+                return Err(e.into());
+            }
         }
-        return Err(e.into());
     }
-    Ok(rec)
 }
 
 fn health_config(o: &CreateOptions, cfg: &Value) -> Result<Option<HealthConfig>> {

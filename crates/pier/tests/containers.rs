@@ -770,3 +770,50 @@ fn a_published_port_answers_and_rm_removes_every_device_and_rule() {
     assert_eq!(p.leftovers(&id), Vec::<String>::new());
     p.ok(&["network", "rm", "pubnet"]);
 }
+
+#[test]
+fn stress_concurrent_run_rm_leaves_nothing() {
+    let p = Pier::new();
+    let total: usize = std::env::var("PIER_STRESS_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let parallel = 4;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..parallel {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= total {
+                    return;
+                }
+                let out = p.run(&["--rm", IMAGE, "echo", &format!("run-{i}")]);
+                if !out.status.success() || text(&out.stdout) != format!("run-{i}\n") {
+                    failures.lock().unwrap().push(format!("{i}: {out:?}"));
+                }
+            });
+        }
+    });
+    let secs = started.elapsed().as_secs_f64();
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} failed runs, first: {}",
+        failures.len(),
+        failures[0]
+    );
+    println!(
+        "figure: {total} `pier run --rm`, {parallel} at a time: {secs:.1} s, {:.1} containers/s",
+        total as f64 / secs
+    );
+    assert_eq!(p.ok(&["ps", "-aq"]), "");
+    let containers = std::fs::read_dir(p.root().join("containers"))
+        .unwrap()
+        .count();
+    assert_eq!(containers, 1, "only .names.lock is left in containers/");
+    let root = p.root().display().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&root), "mounts left under {root}");
+}
