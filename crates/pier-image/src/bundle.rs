@@ -314,7 +314,7 @@ pub fn capabilities(run: &RunConfig) -> Result<Vec<String>> {
         Ok(name)
     };
     let mut caps: Vec<String> = if run.privileged {
-        ALL_CAPS.iter().map(|c| c.to_string()).collect()
+        available_caps()
     } else {
         berth_caps_default()
     };
@@ -329,12 +329,32 @@ pub fn capabilities(run: &RunConfig) -> Result<Vec<String>> {
     for a in &run.cap_add {
         let a = norm(a)?;
         if a == "ALL" {
-            caps = ALL_CAPS.iter().map(|c| c.to_string()).collect();
+            caps = available_caps();
         } else if !caps.contains(&a) {
             caps.push(a);
         }
     }
     Ok(caps)
+}
+
+/// "All" capabilities, as Docker means it: those in our own bounding set
+/// (a host may withhold some, such as `CAP_SYS_RESOURCE`; no runtime can
+/// grant what it does not have).
+pub fn available_caps() -> Vec<String> {
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("CapBnd:"))
+                .and_then(|l| u64::from_str_radix(l["CapBnd:".len()..].trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1u64 << bit) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
 }
 
 fn berth_caps_default() -> Vec<String> {

@@ -817,3 +817,90 @@ fn stress_concurrent_run_rm_leaves_nothing() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(&root), "mounts left under {root}");
 }
+
+#[test]
+fn confinement_and_limits_follow_docker() {
+    let p = Pier::new();
+    // Docker's seccomp profile refuses unshare(CLONE_NEWUSER) without
+    // CAP_SYS_ADMIN; unconfined allows it.
+    let out = p.run(&["--rm", IMAGE, "unshare", "-U", "true"]);
+    assert!(
+        !out.status.success(),
+        "unshare allowed under the default profile: {out:?}"
+    );
+    p.run_ok(&[
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        IMAGE,
+        "unshare",
+        "-U",
+        "true",
+    ]);
+    // No mount without --privileged.
+    let out = p.run(&["--rm", IMAGE, "mount", "-t", "tmpfs", "t", "/tmp"]);
+    assert!(!out.status.success(), "mount allowed: {out:?}");
+    p.run_ok(&[
+        "--rm",
+        "--privileged",
+        IMAGE,
+        "mount",
+        "-t",
+        "tmpfs",
+        "t",
+        "/tmp",
+    ]);
+    // Masked paths (those this kernel has).
+    for masked in ["/proc/keys", "/proc/timer_list", "/proc/kcore"] {
+        if Path::new(masked).exists() {
+            let cmd = format!("wc -c < {masked}");
+            assert_eq!(
+                p.run_ok(&["--rm", IMAGE, "sh", "-c", &cmd]),
+                "0",
+                "{masked}"
+            );
+        }
+    }
+    // no-new-privileges.
+    let nnp = p.run_ok(&[
+        "--rm",
+        "--security-opt",
+        "no-new-privileges",
+        IMAGE,
+        "grep",
+        "NoNewPrivs",
+        "/proc/self/status",
+    ]);
+    assert!(nnp.ends_with('1'), "{nnp}");
+    // Limits reach the cgroups (v1 controllers on hybrid hosts, v2 otherwise).
+    let script = "if [ -e /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then \
+                    cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max; \
+                  else cat /sys/fs/cgroup/memory.max; cut -d' ' -f1 /sys/fs/cgroup/cpu.max; cat /sys/fs/cgroup/pids.max; fi";
+    let out = p.run_ok(&[
+        "--rm",
+        "--memory",
+        "64m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "20",
+        IMAGE,
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["67108864", "50000", "20"]
+    );
+    let out = p.run_ok(&[
+        "--rm",
+        "--ulimit",
+        "nofile=512:1024",
+        IMAGE,
+        "sh",
+        "-c",
+        "ulimit -Sn; ulimit -Hn",
+    ]);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["512", "1024"]);
+}
