@@ -496,20 +496,19 @@ fn health_config(o: &CreateOptions, cfg: &Value) -> Result<Option<HealthConfig>>
 /// the container's exit code, else waits until it runs (or failed).
 pub fn start(root: &Path, rec: &Record, attach: bool) -> Result<i32> {
     let cs = Containers::open(root)?;
+    // Under the container's lock from the check to the recorded monitor
+    // pid, so two concurrent starts make one monitor.
+    let lock = cs.lock(&rec.id)?;
+    let st = cs.observed(&rec.id)?;
+    let monitor_alive = crate::container::process_alive(st.monitor_pid, st.monitor_start);
+    if matches!(st.status.as_str(), "running" | "restarting" | "paused")
+        || (st.status == "starting" && monitor_alive)
     {
-        let _l = cs.lock(&rec.id)?;
-        let st = cs.observed(&rec.id)?;
-        if matches!(st.status.as_str(), "running" | "restarting" | "paused") {
-            if attach {
-                drop(_l);
-                return attach_to(root, rec);
-            }
-            return Ok(0);
+        drop(lock);
+        if attach {
+            return attach_to(root, rec);
         }
-        let mut st = st;
-        st.status = "starting".into();
-        st.error.clear();
-        cs.save_state(&rec.id, &st)?;
+        return Ok(0);
     }
     let exe = std::env::current_exe().context("cannot find the pier binary")?;
     let log = std::fs::File::create(cs.dir(&rec.id).join("monitor.log"))?;
@@ -533,9 +532,20 @@ pub fn start(root: &Path, rec: &Record, attach: bool) -> Result<i32> {
         .spawn()
         .context("failed to start the container's monitor")?;
     let monitor_pid = child.id() as i32;
+    let mut st = st;
+    st.status = "starting".into();
+    st.error.clear();
+    st.monitor_pid = monitor_pid;
+    st.monitor_start = crate::container::start_time(monitor_pid).unwrap_or(0);
+    cs.save_state(&rec.id, &st)?;
+    drop(lock);
     // The monitor is not ours to wait for: a thread reaps it if pier lives
     // longer than it (a foreground run).
-    std::thread::spawn(move || child.wait());
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = child.wait();
+        let _ = done_tx.send(());
+    });
     if attach {
         let sock = cs.run_dir(&rec.id).join("attach.sock");
         let conn = crate::client::connect(&sock, || {
@@ -543,15 +553,17 @@ pub fn start(root: &Path, rec: &Record, attach: bool) -> Result<i32> {
         })
         .with_context(|| format!("cannot attach to container {}", rec.name))?;
         let (id, bin, run_root) = (rec.id.clone(), rec.runtime.clone(), cs.run_root());
-        return Ok(crate::client::attach(
-            conn,
-            rec.run.stdin,
-            rec.run.tty,
-            move |sig| {
-                let rt = Runtime::new(Path::new(&bin), &run_root);
-                let _ = rt.kill(&id, &sig.to_string(), false);
-            },
-        )?);
+        let code = crate::client::attach(conn, rec.run.stdin, rec.run.tty, move |sig| {
+            let rt = Runtime::new(Path::new(&bin), &run_root);
+            let _ = rt.kill(&id, &sig.to_string(), false);
+        })?;
+        // Return once the monitor has finished (cleanup, --rm), as `docker
+        // run` returns once the container is gone; unless a restart policy
+        // keeps it going.
+        if rec.restart.name == "no" {
+            let _ = done_rx.recv_timeout(Duration::from_secs(30));
+        }
+        return Ok(code);
     }
     // Detached: report the outcome of the start, as Docker does.
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -443,8 +443,10 @@ impl Containers {
     /// monitor has died is reported as such, not as running.
     pub fn observed(&self, id: &str) -> Result<State> {
         let mut st = self.state(id)?;
-        if matches!(st.status.as_str(), "running" | "restarting" | "paused")
-            && !process_alive(st.monitor_pid, st.monitor_start)
+        if matches!(
+            st.status.as_str(),
+            "running" | "restarting" | "paused" | "starting"
+        ) && !process_alive(st.monitor_pid, st.monitor_start)
         {
             st.status = "dead".into();
             if st.error.is_empty() {
