@@ -65,13 +65,14 @@ fn winsize(fd: i32) -> Option<(u16, u16)> {
 
 /// Attaches to the monitor at `sock`. `stdin`: send ours; `tty`: the
 /// container has a terminal; `on_signal` is called with signals to
-/// forward when it has none. Returns the exit code the monitor reports.
+/// forward when it has none. Returns the exit code the monitor reports,
+/// or `None` when the user detached (ctrl-p ctrl-q).
 pub fn attach(
     conn: UnixStream,
     stdin: bool,
     tty: bool,
     on_signal: impl Fn(i32) + Send + 'static,
-) -> io::Result<i32> {
+) -> io::Result<Option<i32>> {
     let mut conn = conn;
     conn.write_all(format!("{{\"stdin\":{stdin}}}\n").as_bytes())?;
     // Signals go to a thread of ours, not to the default handlers.
@@ -139,11 +140,15 @@ pub fn attach(
             }
         });
     }
+    // Docker's detach keys on a terminal: ctrl-p ctrl-q leaves the
+    // container running.
+    let (detach_tx, detach_rx) = std::sync::mpsc::channel::<()>();
     if stdin {
         let mut w = writer;
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             let mut input = io::stdin().lock();
+            let mut saw_ctrl_p = false;
             loop {
                 match input.read(&mut buf) {
                     Ok(0) | Err(_) => {
@@ -151,7 +156,23 @@ pub fn attach(
                         return;
                     }
                     Ok(n) => {
-                        if write_frame(&mut w, attach::STDIN, &buf[..n]).is_err() {
+                        let data = &buf[..n];
+                        if interactive_tty {
+                            for (i, &b) in data.iter().enumerate() {
+                                if saw_ctrl_p && b == 0x11 {
+                                    let _ = write_frame(
+                                        &mut w,
+                                        attach::STDIN,
+                                        &data[..i.saturating_sub(1)],
+                                    );
+                                    let _ = detach_tx.send(());
+                                    let _ = w.shutdown(std::net::Shutdown::Both);
+                                    return;
+                                }
+                                saw_ctrl_p = b == 0x10;
+                            }
+                        }
+                        if write_frame(&mut w, attach::STDIN, data).is_err() {
                             return;
                         }
                     }
@@ -170,9 +191,16 @@ pub fn attach(
                 err.write_all(&d)?;
             }
             Some((attach::EXIT, d)) => {
-                return Ok(String::from_utf8_lossy(&d).trim().parse().unwrap_or(255));
+                return Ok(Some(
+                    String::from_utf8_lossy(&d).trim().parse().unwrap_or(255),
+                ));
             }
             Some(_) => {}
+            None if detach_rx.try_recv().is_ok() => {
+                drop(_raw);
+                eprintln!("\r\nread escape sequence");
+                return Ok(None);
+            }
             None => {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,

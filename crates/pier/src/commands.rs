@@ -557,6 +557,9 @@ pub fn start(root: &Path, rec: &Record, attach: bool) -> Result<i32> {
             let rt = Runtime::new(Path::new(&bin), &run_root);
             let _ = rt.kill(&id, &sig.to_string(), false);
         })?;
+        let Some(code) = code else {
+            return Ok(0); // the user detached; the container runs on
+        };
         // Return once the monitor has finished (cleanup, --rm), as `docker
         // run` returns once the container is gone; unless a restart policy
         // keeps it going.
@@ -597,15 +600,11 @@ pub fn attach_to(root: &Path, rec: &Record) -> Result<i32> {
     let sock = cs.run_dir(&rec.id).join("attach.sock");
     let conn = crate::client::connect(&sock, || false)?;
     let (id, bin, run_root) = (rec.id.clone(), rec.runtime.clone(), cs.run_root());
-    Ok(crate::client::attach(
-        conn,
-        rec.run.stdin,
-        rec.run.tty,
-        move |sig| {
-            let rt = Runtime::new(Path::new(&bin), &run_root);
-            let _ = rt.kill(&id, &sig.to_string(), false);
-        },
-    )?)
+    let code = crate::client::attach(conn, rec.run.stdin, rec.run.tty, move |sig| {
+        let rt = Runtime::new(Path::new(&bin), &run_root);
+        let _ = rt.kill(&id, &sig.to_string(), false);
+    })?;
+    Ok(code.unwrap_or(0))
 }
 
 fn runtime_of(cs: &Containers, rec: &Record) -> Runtime {

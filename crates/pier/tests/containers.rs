@@ -606,6 +606,47 @@ fn an_interactive_terminal_session() {
 }
 
 #[test]
+fn ctrl_p_ctrl_q_detaches_and_leaves_it_running() {
+    let p = Pier::new();
+    let args = p.run_args(&["-it", "--name", "detachable", IMAGE, "sh"]);
+    let line = format!(
+        "{} --root {} {}",
+        env!("CARGO_BIN_EXE_pier"),
+        p.root().display(),
+        args.join(" ")
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::{Read, Write};
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"echo typed-$((1+1))\n").unwrap();
+    // The container's answer means pier is attached with its terminal in
+    // raw mode; only then can ctrl-q reach it (a cooked terminal takes it
+    // as XON).
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("typed-2") {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "pier ended early: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    stdin.write_all(b"\x10\x11").unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(p.inspect("detachable")["State"]["Status"], "running");
+    p.ok(&["rm", "-f", "detachable"]);
+}
+
+#[test]
 fn attach_to_a_running_container() {
     let p = Pier::new();
     p.run_ok(&[
