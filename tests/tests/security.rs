@@ -297,3 +297,112 @@ fn console_symlink_is_not_followed() {
     rt.delete_force(&id);
     rt.assert_nothing_left(&id, &bundle, &before);
 }
+
+/// The `Cap*` lines of a `/proc/<pid>/status` text, as `name -> mask`.
+fn cap_sets(status: &str) -> std::collections::BTreeMap<String, u64> {
+    status
+        .lines()
+        .filter_map(|l| {
+            let (name, hex) = l.split_once(':')?;
+            let mask = u64::from_str_radix(hex.trim(), 16).ok()?;
+            name.starts_with("Cap").then(|| (name.to_string(), mask))
+        })
+        .collect()
+}
+
+/// CVE-2022-29162 (runc), CVE-2022-27650 (crun), CVE-2025-27612 (youki): an
+/// exec'd process was given inheritable capabilities it was not asked for
+/// (`exec --cap` added them to the inheritable set). An unprivileged user
+/// then gains them by running a file whose inheritable file capabilities
+/// include them: permitted after execve = inheritable & file inheritable.
+/// The attack: a busybox copy with `cap_net_admin,cap_sys_admin+i` exec'd
+/// as uid 1000 with `--cap CAP_NET_ADMIN`; it must end with no capability
+/// at all, and no exec'd process may have an inheritable set the spec did
+/// not give.
+#[test]
+fn exec_grants_no_inheritable_capabilities() {
+    let rt = Runtime::new();
+    let id = unique_id("cve-2022-29162");
+    let mut bundle = Bundle::new();
+    // no_new_privs would stop file capabilities on its own (Docker leaves it off).
+    bundle
+        .args(&["sleep", "120"])
+        .set("/process/noNewPrivileges", serde_json::json!(false));
+    let capbox = bundle.rootfs().join("bin/busybox-capi");
+    fs::copy(bundle.rootfs().join("bin/busybox"), &capbox).expect("copy busybox");
+    let setcap = Command::new("setcap")
+        .arg("cap_net_admin,cap_sys_admin+i")
+        .arg(&capbox)
+        .output()
+        .expect("run setcap (Debian package libcap2-bin)");
+    assert!(
+        setcap.status.success(),
+        "setcap: {}",
+        String::from_utf8_lossy(&setcap.stderr)
+    );
+    let before = rt.leaks(&id, &bundle);
+    rt.run_detached(&id, &bundle).ok();
+    let status = "/proc/self/status";
+    for (what, flags) in [
+        ("root with --cap", vec!["--cap", "CAP_NET_ADMIN"]),
+        (
+            "uid 1000 with --cap",
+            vec!["--user", "1000:1000", "--cap", "CAP_NET_ADMIN"],
+        ),
+        ("uid 1000", vec!["--user", "1000:1000"]),
+    ] {
+        // busybox runs the applet named by argv[1] when its own name starts
+        // with "busybox".
+        for program in [&["/bin/cat"][..], &["/bin/busybox-capi", "cat"][..]] {
+            let mut args = vec!["exec"];
+            args.extend(&flags);
+            args.push(id.as_str());
+            args.extend(program);
+            args.push(status);
+            let out = rt.exec(&args);
+            out.ok();
+            let caps = cap_sets(&out.stdout);
+            assert_eq!(
+                caps.get("CapInh"),
+                Some(&0),
+                "{what}, {program:?}: {caps:x?}\n{out}"
+            );
+            assert_eq!(
+                caps.get("CapAmb"),
+                Some(&0),
+                "{what}, {program:?}: {caps:x?}\n{out}"
+            );
+            if what.starts_with("uid 1000") {
+                // Nothing may survive the execve of a non-root user, through
+                // the file's inheritable capabilities least of all.
+                assert_eq!(
+                    caps.get("CapPrm"),
+                    Some(&0),
+                    "{what}, {program:?}: {caps:x?}\n{out}"
+                );
+                assert_eq!(
+                    caps.get("CapEff"),
+                    Some(&0),
+                    "{what}, {program:?}: {caps:x?}\n{out}"
+                );
+            }
+        }
+    }
+    // Control: the attack works where the spec itself asks for the
+    // inheritable capability, so the checks above are not vacuous (file
+    // capabilities honoured, the copy kept its xattr).
+    let mut process = bundle.config()["process"].clone();
+    process["args"] = serde_json::json!(["/bin/busybox-capi", "cat", status]);
+    process["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+    let net_admin = serde_json::json!(["CAP_NET_ADMIN"]);
+    process["capabilities"] = serde_json::json!({"bounding": net_admin, "inheritable": net_admin});
+    let file = bundle.path().join("process.json");
+    fs::write(&file, process.to_string()).expect("write process.json");
+    let out = rt.exec(&["exec", "--process", &file.display().to_string(), &id]);
+    out.ok();
+    let caps = cap_sets(&out.stdout);
+    let bit = 1u64 << 12; // CAP_NET_ADMIN
+    assert_eq!(caps.get("CapPrm"), Some(&bit), "control: {caps:x?}\n{out}");
+    rt.delete_force(&id).ok();
+    rt.assert_nothing_left(&id, &bundle, &before);
+}
