@@ -406,3 +406,116 @@ fn exec_grants_no_inheritable_capabilities() {
     rt.delete_force(&id).ok();
     rt.assert_nothing_left(&id, &bundle, &before);
 }
+
+/// Every entry under `dir`, recursively, as paths relative to it.
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(dir).unwrap_or(&p).display().to_string());
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// CVE-2024-45310: two containers share a volume. One (the attacker) keeps
+/// swapping a directory of the volume for a symlink to a host path; the other
+/// has mounts whose destinations lie under that directory, so the runtime
+/// must create them while the swap races. runc < 1.1.14 created them with a
+/// MkdirAll that followed the symlink: empty directories and files appeared
+/// on the host. Every component must be resolved and created inside the
+/// rootfs (openat2 RESOLVE_IN_ROOT, mkdirat/mknodat), so the host directory
+/// stays empty whatever each create's outcome.
+///
+/// The attacker is a thread of this test exchanging the two entries with
+/// renameat2(RENAME_EXCHANGE) in a tight loop: what a process in the other
+/// container can do on the shared volume, far faster than a busybox loop.
+#[test]
+fn racing_shared_volume_creates_nothing_on_the_host() {
+    // runc 1.1.5 predates the fix (1.1.14); the race is there to be won.
+    if berth_e2e::skip_unless_berth("runc 1.1.5 is vulnerable to CVE-2024-45310") {
+        return;
+    }
+    let rt = Runtime::new();
+    let volume = tempfile::tempdir().expect("volume");
+    let host = tempfile::tempdir().expect("host dir");
+    let file_src = volume.path().join(".source");
+    fs::write(&file_src, "src\n").expect("write bind source");
+    fs::create_dir(volume.path().join("a")).expect("mkdir a");
+    symlink(host.path(), volume.path().join(".link")).expect("symlink .link");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let swaps = std::sync::atomic::AtomicU64::new(0);
+    let (a, link) = (
+        std::ffi::CString::new(volume.path().join("a").display().to_string()).expect("path"),
+        std::ffi::CString::new(volume.path().join(".link").display().to_string()).expect("path"),
+    );
+    let (rounds, ran) = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: renameat2(2) of two NUL-terminated absolute paths.
+                let rc = unsafe {
+                    libc::renameat2(
+                        libc::AT_FDCWD,
+                        a.as_ptr(),
+                        libc::AT_FDCWD,
+                        link.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+                assert_eq!(rc, 0, "renameat2: {}", std::io::Error::last_os_error());
+                swaps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        // Stops the attacker however this closure ends (a failed assertion
+        // included), so that the scope can join it.
+        struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let _stop = StopOnDrop(&stop);
+        let rounds = 40;
+        let mut ran = 0;
+        for _ in 0..rounds {
+            let id = unique_id("cve-2024-45310-victim");
+            let mut victim = Bundle::new();
+            victim
+                .bind(volume.path(), "/data", &["rbind"])
+                .mount("/data/a/b/dir", "tmpfs", "tmpfs", &["size=64k"])
+                .bind(&file_src, "/data/a/b/file", &["bind"])
+                .args(&["true"]);
+            let before = rt.leaks(&id, &victim);
+            let out = rt.run(&id, &victim);
+            // A create that lost the race may fail, with a message; it must not
+            // have created anything outside its rootfs.
+            if out.success() {
+                ran += 1;
+            } else {
+                assert!(
+                    !out.stderr.trim().is_empty() && !out.stderr.contains("panicked"),
+                    "{out}"
+                );
+            }
+            rt.delete_force(&id);
+            rt.assert_nothing_left(&id, &victim, &before);
+            assert_eq!(
+                tree(host.path()),
+                Vec::<String>::new(),
+                "the runtime created entries on the host through the swapped symlink"
+            );
+        }
+        (rounds, ran)
+    });
+    eprintln!(
+        "{ran} of {rounds} victim containers ran during {} swaps; the host directory stayed empty",
+        swaps.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    assert_eq!(tree(host.path()), Vec::<String>::new());
+}
