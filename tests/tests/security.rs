@@ -519,3 +519,143 @@ fn racing_shared_volume_creates_nothing_on_the_host() {
     );
     assert_eq!(tree(host.path()), Vec::<String>::new());
 }
+
+/// Owner, mode and content of a host file, to show it was not touched.
+fn fingerprint(path: &std::path::Path) -> (u32, u32, u32, String) {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = fs::read_to_string(path).unwrap_or_default();
+    (m.uid(), m.gid(), m.mode(), text)
+}
+
+/// crun's 2026 `/dev` advisories (CVE-2026-47766: device creation followed
+/// rootfs `/dev` symlinks; CVE-2026-88265: a `/dev/null` symlink followed
+/// when stdio is reopened, attaching and chowning a host file; CVE-2026-88264:
+/// a `/dev/console` symlink made the runtime create a root-owned host file)
+/// and runc's CVE-2026-41579 (a `/dev` symlink in an image gave host
+/// writes). The image has no `/dev` mount, so its own `/dev` is used, and in
+/// it `null`, `zero`, `ptmx`, `tty` and `console` are symlinks to host
+/// paths (absolute, as the runtime on the host would see them). The process
+/// runs as uid 1000 (stdio is handed over to that user). No host file may be
+/// created, written, chowned or chmodded, and in the container the devices
+/// must be the real ones.
+#[test]
+fn dev_symlinks_in_the_image_reach_nothing_on_the_host() {
+    let rt = Runtime::new();
+    let host = tempfile::tempdir().expect("host dir");
+    let victims: Vec<std::path::PathBuf> = ["null", "zero", "ptmx", "tty"]
+        .iter()
+        .map(|n| host.path().join(format!("victim-{n}")))
+        .collect();
+    for v in &victims {
+        fs::write(v, "host data\n").expect("write victim");
+    }
+    let before_host: Vec<_> = victims.iter().map(|v| fingerprint(v)).collect();
+    let console_target = host.path().join("created-by-console");
+    let make_bundle = |terminal: bool| {
+        let mut bundle = Bundle::new();
+        let dev = bundle.rootfs().join("dev");
+        let _ = fs::remove_dir_all(&dev);
+        fs::create_dir(&dev).expect("mkdir rootfs/dev");
+        for (name, victim) in ["null", "zero", "ptmx", "tty"].iter().zip(&victims) {
+            symlink(victim, dev.join(name)).expect("symlink device");
+        }
+        symlink(&console_target, dev.join("console")).expect("symlink console");
+        bundle.remove_mount("/dev").user(1000, 1000, &[]);
+        bundle.config_mut()["process"]["terminal"] = terminal.into();
+        bundle
+    };
+
+    // Without a terminal: stdio handed to uid 1000, the devices used.
+    let id = unique_id("dev-symlinks");
+    let mut bundle = make_bundle(false);
+    bundle.sh(
+        "for d in null zero tty; do stat -c \"$d %F %t:%T\" /dev/$d; done; \
+         readlink /dev/ptmx; echo pwned > /dev/null; head -c 4 /dev/zero | od -An -tx1",
+    );
+    let before = rt.leaks(&id, &bundle);
+    let out = rt.run(&id, &bundle);
+    if is_berth(&rt) {
+        out.ok();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(
+            lines[..5],
+            [
+                "null character special file 1:3",
+                "zero character special file 1:5",
+                "tty character special file 5:0",
+                "pts/ptmx",
+                " 00 00 00 00",
+            ],
+            "{out}"
+        );
+    }
+    rt.delete_force(&id);
+    rt.assert_nothing_left(&id, &bundle, &before);
+
+    // With a terminal: /dev/console is replaced, never followed.
+    let id = unique_id("dev-console-symlink");
+    let mut bundle = make_bundle(true);
+    bundle.args(&["true"]);
+    let dir = tempfile::tempdir().expect("socket dir");
+    let sock = dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind console socket");
+    let before = rt.leaks(&id, &bundle);
+    let out = rt.create_with(
+        &id,
+        &bundle,
+        &["--console-socket", &sock.display().to_string()],
+    );
+    drop(listener);
+    if is_berth(&rt) {
+        out.ok();
+    }
+    rt.delete_force(&id);
+    rt.assert_nothing_left(&id, &bundle, &before);
+
+    let after_host: Vec<_> = victims.iter().map(|v| fingerprint(v)).collect();
+    assert_eq!(
+        before_host, after_host,
+        "a host file behind a /dev symlink was touched"
+    );
+    assert!(
+        !console_target.exists(),
+        "the runtime created {} through /dev/console",
+        console_target.display()
+    );
+}
+
+/// runc's CVE-2026-41579 class: the image's `/dev` itself is a symlink to a
+/// host directory (absolute, as the runtime on the host sees it). Devices,
+/// the `/dev/fd` and stdio links and `/dev/ptmx` must be made inside the
+/// rootfs, and the host directory must stay empty.
+#[test]
+fn dev_dir_symlink_to_the_host_gets_nothing() {
+    // runc 1.1.5 makes /dev/fd, /dev/std* and /dev/ptmx in the host directory.
+    if berth_e2e::skip_unless_berth("runc 1.1.5 follows a rootfs /dev symlink onto the host") {
+        return;
+    }
+    let rt = Runtime::new();
+    let id = unique_id("dev-dir-symlink");
+    let host_dev = tempfile::tempdir().expect("host dev dir");
+    let mut bundle = Bundle::new();
+    let dev = bundle.rootfs().join("dev");
+    let _ = fs::remove_dir_all(&dev);
+    symlink(host_dev.path(), &dev).expect("symlink rootfs/dev");
+    bundle
+        .remove_mount("/dev")
+        .sh("stat -c '%F %t:%T' /dev/null");
+    let before = rt.leaks(&id, &bundle);
+    let out = rt.run(&id, &bundle);
+    if is_berth(&rt) {
+        out.ok();
+        assert_eq!(out.stdout.trim(), "character special file 1:3", "{out}");
+    }
+    rt.delete_force(&id);
+    rt.assert_nothing_left(&id, &bundle, &before);
+    assert_eq!(
+        tree(host_dev.path()),
+        Vec::<String>::new(),
+        "the runtime wrote into the host directory /dev pointed at"
+    );
+}
