@@ -23,6 +23,12 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new() -> Self {
+        Self::with_bin(crate::runtime_bin())
+    }
+
+    /// A given runtime binary rather than `BERTH_BIN`: differential tests run
+    /// the same bundle under berth and runc.
+    pub fn with_bin(bin: PathBuf) -> Self {
         let root = tempfile::Builder::new()
             .prefix("berth-e2e-root-")
             .tempdir()
@@ -32,7 +38,7 @@ impl Runtime {
             .tempdir()
             .expect("create io dir");
         Runtime {
-            bin: crate::runtime_bin(),
+            bin,
             root,
             io,
             made: Mutex::new(Vec::new()),

@@ -35,6 +35,9 @@ pub struct InitArgs<'a> {
     pub state: &'a State,
     /// init's end of the sync socket.
     pub sync: RawFd,
+    /// The parent's end of the sync socket, inherited by the clone and
+    /// closed at once: then the parent's death is a hangup on `sync`.
+    pub parent_sync: RawFd,
     /// The state-dir lock fd inherited from the parent, closed at once.
     pub lock: RawFd,
     /// `O_PATH` fd of `exec.fifo`.
@@ -89,6 +92,47 @@ pub fn recv(fd: RawFd) -> std::result::Result<Vec<u8>, Errno> {
     }
 }
 
+/// Makes this child of the runtime die with it while the runtime still
+/// manages its setup: arms `PR_SET_PDEATHSIG` (SIGKILL), closes the
+/// inherited copy of the runtime's end of the sync socket (`parent_sync`,
+/// -1 once done), then fails if that end is already closed.
+///
+/// Why each part (prctl(2)):
+/// - the signal is only sent for a parent that dies after it was armed;
+///   a runtime killed right after the clone sent nothing. With our copy of
+///   its end closed, its death is a hangup on `sync` (its only other
+///   holder is the runtime; the socket is close-on-exec for its hooks), so
+///   the poll below catches that window and a later `recv` reads EOF.
+///   getppid() cannot tell: in a new pid namespace it is 0 whoever the
+///   parent is.
+/// - the signal follows the parent *thread*, not the process: berth clones
+///   from the thread that then waits on this socket until the child is
+///   ready, and no CLONE_PARENT is used, so that thread is the runtime.
+/// - the setting is cleared by an execve and by any change of the
+///   effective or filesystem uid/gid or entry into another user namespace
+///   (commit_creds): call this again after each such change, until the
+///   child is handed off and disarms it (`PR_SET_PDEATHSIG` 0) so that it
+///   outlives `berth create`, as runc's init does.
+pub(crate) fn die_with_runtime(sync: RawFd, parent_sync: RawFd) -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    if parent_sync >= 0 {
+        // SAFETY: our copy of the parent's end, unused in this process.
+        unsafe { libc::close(parent_sync) };
+    }
+    let mut p = libc::pollfd {
+        fd: sync,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; a zero timeout never blocks.
+    let rc = unsafe { libc::poll(&mut p, 1, 0) };
+    if rc > 0 && p.revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+        return Err(Error::Init("the runtime exited during setup".into()));
+    }
+    Ok(())
+}
+
 /// Runs init; never returns. Errors go to the parent as "E<message>".
 pub fn run(args: &InitArgs<'_>) -> ! {
     let err = match setup(args) {
@@ -102,6 +146,9 @@ pub fn run(args: &InitArgs<'_>) -> ! {
 }
 
 fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
+    // Die with the parent while it still manages setup (see
+    // `die_with_runtime`), first of all: nothing else matters if it is gone.
+    die_with_runtime(a.sync, a.parent_sync)?;
     // SAFETY: closing our copy of the parent's lock fd; nothing else uses it.
     unsafe { libc::close(a.lock) };
     // Until the execve this process is berth's code: keep its /proc files
@@ -117,11 +164,7 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     }
-    // Die with the parent while it still manages setup.
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-    // No getppid() check: in a new pid namespace it is 0. If the parent
-    // died before PDEATHSIG was armed, the sync socket reads EOF below.
+    // A parent that died before sending "G" is EOF here.
     let go = recv(a.sync).map_err(Error::sys("receive from", "the runtime"))?;
     if rootless_parent {
         // SAFETY: prctl with integer arguments.
@@ -148,6 +191,9 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     for (nstype, fd) in a.join {
         sys::setns(*fd, *nstype).map_err(Error::sys("join namespace", ns_name(*nstype)))?;
     }
+    // The uid switch and a joined user namespace are credential changes,
+    // which clear the parent-death signal: arm it again.
+    die_with_runtime(a.sync, -1)?;
     if a.new_cgroupns {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .map_err(Error::sys("unshare", "cgroup namespace"))?;

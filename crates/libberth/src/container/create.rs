@@ -361,6 +361,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         bundle: &bundle,
         state: &st,
         sync: child_sock.as_raw_fd(),
+        parent_sync: parent_sock.as_raw_fd(),
         lock: cleanup.locked.as_ref().map_or(-1, |l| l.lock_fd()),
         fifo: fifo.as_raw_fd(),
         console: console.as_ref().map(|c| c.as_raw_fd()),

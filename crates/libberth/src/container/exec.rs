@@ -363,6 +363,7 @@ pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32> {
                 .collect();
             let child = ExecChild {
                 sync: child_sock.as_raw_fd(),
+                parent_sync: parent_sock.as_raw_fd(),
                 joins: &joins,
                 console: console.as_ref().map(|c| c.as_raw_fd()),
                 process: &process,
@@ -451,6 +452,8 @@ fn lsm_error(lsm: &str, flag: &str, value: &str) -> Error {
 
 struct ExecChild<'a> {
     sync: RawFd,
+    /// The runtime's end of the sync socket, closed by the child at once.
+    parent_sync: RawFd,
     joins: &'a [(i32, RawFd)],
     console: Option<RawFd>,
     process: &'a Process,
@@ -472,13 +475,12 @@ impl ExecChild<'_> {
     }
 
     fn setup(&self) -> Result<std::convert::Infallible> {
-        // Runtime code in the container until execve: non-dumpable
-        // (CVE-2019-5736), and dead if the runtime dies.
+        // Runtime code in the container until execve: dead if the runtime
+        // dies before the handoff, and non-dumpable (CVE-2019-5736).
+        crate::init::die_with_runtime(self.sync, self.parent_sync)?;
         // SAFETY: prctl with integer arguments.
-        unsafe {
-            libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-        }
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+        // A runtime that died before sending "G" is EOF here.
         let go = recv(self.sync).map_err(Error::sys("receive from", "the runtime"))?;
         let host_pid: i32 = match go.split_first() {
             Some((b'G', pid)) => std::str::from_utf8(pid)
@@ -490,6 +492,9 @@ impl ExecChild<'_> {
         for (t, fd) in self.joins {
             sys::setns(*fd, *t).map_err(Error::sys("join container namespace", t))?;
         }
+        // Entering the container's user namespace is a credential change,
+        // which clears the parent-death signal: arm it again.
+        crate::init::die_with_runtime(self.sync, -1)?;
         if let Some(sock) = self.console {
             crate::tty::setup_console(sock, self.process.console_size().as_ref(), false)?;
         }

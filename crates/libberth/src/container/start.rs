@@ -43,6 +43,13 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(&fifo_path)
         .map_err(Error::io("open", &fifo_path))?;
+    // The fifo's presence is what says "created" (`status_of`, as runc):
+    // remove it now that init is released, before init can exec. A berth
+    // killed from here on leaves either a running container or, if init
+    // found no reader for its "0" (EPIPE), a stopped one; never a running
+    // container that claims to be created and that a second `start` would
+    // wait on.
+    std::fs::remove_file(&fifo_path).map_err(Error::io("remove", &fifo_path))?;
     let mut fds = [
         libc::pollfd {
             fd: fifo.as_raw_fd(),
@@ -101,7 +108,6 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     }
     crate::trace::phase("init released from exec.fifo and exec'd");
     crate::failpoint::hit("start:released");
-    std::fs::remove_file(&fifo_path).map_err(Error::io("remove", &fifo_path))?;
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().clone()) {
         let json = st.oci_json(Status::Running).to_string();
         if let Err(e) = hooks::run("poststart", &h, &json) {
