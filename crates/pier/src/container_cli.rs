@@ -341,8 +341,8 @@ pub enum ContainerCommand {
     },
     /// Show resource usage.
     Stats {
-        /// Print one sample and exit (the only mode: pier has no daemon to stream from).
-        #[arg(long = "no-stream", required = true)]
+        /// Print one sample and exit (default: refresh every second until ^C).
+        #[arg(long = "no-stream")]
         no_stream: bool,
         /// Containers (default: all running).
         containers: Vec<String>,
@@ -594,8 +594,20 @@ pub fn run(root: &Path, cmd: &ContainerCommand, pull: &dyn Fn(&str) -> Result<()
             commands::top(root, container)?;
             0
         }
-        C::Stats { containers, .. } => {
-            commands::stats(root, containers)?;
+        C::Stats {
+            containers,
+            no_stream,
+        } => {
+            if *no_stream {
+                commands::stats(root, containers)?;
+            } else {
+                loop {
+                    // Clear the screen and home the cursor, as docker stats does.
+                    print!("\x1b[2J\x1b[H");
+                    commands::stats(root, containers)?;
+                    std::thread::sleep(std::time::Duration::from_millis(800));
+                }
+            }
             0
         }
         C::Pause { containers } | C::Unpause { containers } => {

@@ -945,3 +945,42 @@ fn confinement_and_limits_follow_docker() {
     ]);
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["512", "1024"]);
 }
+
+#[test]
+fn the_copy_snapshotter_works_where_overlayfs_is_not_wanted() {
+    let p = Pier::new();
+    let v = p.run_args(&[
+        "--name",
+        "copied",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo changed > /etc/motd; cat /etc/motd",
+    ]);
+    let out = p
+        .cmd(&v.iter().map(String::as_str).collect::<Vec<_>>())
+        .env("PIER_SNAPSHOTTER", "copy")
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "changed\n", "{out:?}");
+    let v = p.inspect("copied");
+    assert_eq!(v["Driver"], "copy");
+    let id = v["Id"].as_str().unwrap().to_string();
+    // A private copy: no overlay was mounted, no layer snapshot made.
+    assert!(p
+        .root()
+        .join("containers")
+        .join(&id)
+        .join("rootfs/bin/busybox")
+        .exists());
+    let snaps = std::fs::read_dir(p.root().join("snapshots/sha256"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(snaps, 0);
+    // Its changes survive a restart, as an overlay's upper dir does.
+    p.ok(&["start", "copied"]);
+    assert_eq!(p.ok(&["wait", "copied"]).trim(), "0");
+    assert_eq!(p.ok(&["logs", "copied"]), "changed\nchanged\n");
+    p.ok(&["rm", "copied"]);
+    assert_eq!(p.leftovers(&id), Vec::<String>::new());
+}
