@@ -26,6 +26,28 @@ pub fn connect(sock: &Path, alive: impl Fn() -> bool) -> io::Result<UnixStream> 
     }
 }
 
+/// Blocks the signals an attached client forwards, on the calling thread
+/// and so on every thread it spawns afterwards: call it before spawning
+/// any, or a signal may go to a thread that has them unblocked and kill
+/// pier instead of reaching the container.
+pub fn block_signals() {
+    // SAFETY: sigset operations on a set we own; pthread_sigmask on this thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGQUIT,
+            libc::SIGWINCH,
+        ] {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// Restores the terminal's settings when dropped.
 struct RawMode {
     fd: i32,
@@ -76,22 +98,7 @@ pub fn attach(
     let mut conn = conn;
     conn.write_all(format!("{{\"stdin\":{stdin}}}\n").as_bytes())?;
     // Signals go to a thread of ours, not to the default handlers.
-    // SAFETY: sigset operations on a set we own; pthread_sigmask on this
-    // thread before any other is spawned, so all inherit the mask.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in [
-            libc::SIGINT,
-            libc::SIGTERM,
-            libc::SIGHUP,
-            libc::SIGQUIT,
-            libc::SIGWINCH,
-        ] {
-            libc::sigaddset(&mut set, s);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
+    block_signals();
     let term_fd = io::stdin().as_raw_fd();
     let interactive_tty = tty && io::stdin().is_terminal();
     let _raw = if interactive_tty && stdin {

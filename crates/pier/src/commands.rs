@@ -541,6 +541,9 @@ pub fn start(root: &Path, rec: &Record, attach: bool) -> Result<i32> {
     drop(lock);
     // The monitor is not ours to wait for: a thread reaps it if pier lives
     // longer than it (a foreground run).
+    if attach {
+        crate::client::block_signals();
+    }
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = child.wait();

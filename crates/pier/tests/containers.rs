@@ -984,3 +984,35 @@ fn the_copy_snapshotter_works_where_overlayfs_is_not_wanted() {
     p.ok(&["rm", "copied"]);
     assert_eq!(p.leftovers(&id), Vec::<String>::new());
 }
+
+#[test]
+fn signals_to_a_foreground_run_reach_the_container() {
+    let p = Pier::new();
+    let args = p.run_args(&[
+        "--rm",
+        IMAGE,
+        "sh",
+        "-c",
+        "trap 'echo got-term; exit 9' TERM; echo ready; while true; do sleep 0.05; done",
+    ]);
+    let mut child = p
+        .cmd(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Read;
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("ready") {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "ended early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // SAFETY: kill(2) of the pier process this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    stdout.read_to_end(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(9));
+    assert!(String::from_utf8_lossy(&seen).contains("got-term"));
+}
