@@ -7,6 +7,7 @@ pub mod attach;
 pub mod client;
 pub mod commands;
 pub mod container;
+pub mod format;
 pub mod logs;
 pub mod monitor;
 pub mod names;

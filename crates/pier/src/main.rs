@@ -159,6 +159,10 @@ enum Command {
     },
     /// Show details of containers or images as JSON.
     Inspect {
+        /// Print each object through a template, e.g. '{{.State.Status}}'
+        /// or '{{json .Config}}', instead of the JSON array.
+        #[arg(short = 'f', long)]
+        format: Option<String>,
         /// Container or image names or ids.
         #[arg(required = true)]
         targets: Vec<String>,
@@ -219,7 +223,7 @@ fn main() {
         }
         Command::Volume { command } => container_cli::run_volume(&cli.root, command),
         Command::Network { command } => container_cli::run_network(&cli.root, command),
-        Command::Inspect { targets } => inspect(&cli, targets),
+        Command::Inspect { format, targets } => inspect(&cli, targets, format.as_deref()),
         Command::Monitor { id, wait_attach } => {
             let net = pier::net::Net {
                 root: cli.root.clone(),
@@ -248,7 +252,7 @@ fn pull_quiet(cli: &Cli, image: &str) -> Result<()> {
 }
 
 /// `pier inspect`: containers first, then images, as Docker resolves names.
-fn inspect(cli: &Cli, targets: &[String]) -> Result<i32> {
+fn inspect(cli: &Cli, targets: &[String], format: Option<&str>) -> Result<i32> {
     let cs = pier::container::Containers::open(&cli.root)?;
     let mut out = Vec::new();
     let mut code = 0;
@@ -268,7 +272,14 @@ fn inspect(cli: &Cli, targets: &[String]) -> Result<i32> {
             }
         }
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    match format {
+        Some(t) => {
+            for v in &out {
+                println!("{}", pier::format::render(t, v)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&out)?),
+    }
     Ok(code)
 }
 

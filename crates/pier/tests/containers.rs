@@ -321,6 +321,15 @@ fn detached_containers_log_exec_stop_and_leave_nothing() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(p.ok(&["ps", "-q"]).trim(), &id[..12]);
+    assert_eq!(
+        p.ok(&["inspect", "-f", "{{.State.Status}} {{.Name}}", "ticker"]),
+        "running /ticker\n"
+    );
+    let out = p.out(&["inspect", "-f", "{{range .Args}}{{end}}", "ticker"]);
+    assert!(
+        text(&out.stderr).contains("not supported by pier"),
+        "{out:?}"
+    );
     let ps: Value = serde_json::from_str(p.ok(&["ps", "--format", "json"]).trim()).unwrap();
     assert_eq!(ps["Names"], "ticker");
     assert_eq!(ps["State"], "running");
