@@ -1,4 +1,4 @@
-//! Fuzz checks for berth's input parsers, shared by the libFuzzer targets
+//! Fuzz checks for berth's and pier's input parsers, shared by the libFuzzer targets
 //! (`fuzz_targets/*.rs`, run with `cargo fuzz`), the seeded stable-toolchain
 //! driver (`src/bin/stable.rs`) and the regression tests
 //! (`tests/regressions.rs`).
@@ -11,7 +11,9 @@
 
 pub mod config;
 pub mod gen;
+pub mod layer;
 pub mod mount_options;
+pub mod reference;
 pub mod seccomp;
 
 /// One fuzz target: its name (also its directory under `corpus/` and
@@ -38,6 +40,16 @@ pub const TARGETS: &[Target] = &[
         name: "mount_options",
         check: mount_options::check,
         generate: mount_options::generate,
+    },
+    Target {
+        name: "reference",
+        check: reference::check,
+        generate: reference::generate,
+    },
+    Target {
+        name: "layer",
+        check: layer::check,
+        generate: layer::generate,
     },
 ];
 
