@@ -193,6 +193,9 @@ pub struct RunConfig {
     pub memory: Option<i64>,
     /// `--memory-swap` in bytes (-1 unlimited).
     pub memory_swap: Option<i64>,
+    /// `--memory-reservation` in bytes: the soft limit reclaim aims for.
+    #[serde(default)]
+    pub memory_reservation: Option<i64>,
     /// `--cpus`.
     pub cpus: Option<f64>,
     /// `--pids-limit`.
@@ -613,6 +616,9 @@ pub fn runtime_config(image: &Image, run: &RunConfig, paths: &Paths) -> Result<V
         if let Some(s) = run.memory_swap {
             resources["memory"]["swap"] = json!(s);
         }
+    }
+    if let Some(r) = run.memory_reservation {
+        resources["memory"]["reservation"] = json!(r);
     }
     if let Some(c) = run.cpus {
         if !(c > 0.0 && c.is_finite()) {

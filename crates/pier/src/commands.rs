@@ -33,8 +33,9 @@ pub struct CreateOptions {
     pub workdir: Option<String>,
     /// `-u`.
     pub user: Option<String>,
-    /// `--entrypoint`.
-    pub entrypoint: Option<String>,
+    /// `--entrypoint` (one word on the command line; compose gives a
+    /// list); `Some(vec![])` clears the image's.
+    pub entrypoint: Option<Vec<String>>,
     /// `-h`.
     pub hostname: Option<String>,
     /// `-v`.
@@ -49,6 +50,8 @@ pub struct CreateOptions {
     pub network: Option<String>,
     /// `--network-alias`.
     pub network_alias: Vec<String>,
+    /// More user networks to join (compose); needs a bridge `network`.
+    pub extra_networks: Vec<String>,
     /// `--read-only`.
     pub read_only: bool,
     /// `--cap-add`.
@@ -63,6 +66,8 @@ pub struct CreateOptions {
     pub memory: Option<String>,
     /// `--memory-swap`.
     pub memory_swap: Option<String>,
+    /// `--memory-reservation`.
+    pub memory_reservation: Option<String>,
     /// `--cpus`.
     pub cpus: Option<String>,
     /// `--pids-limit`.
@@ -73,6 +78,9 @@ pub struct CreateOptions {
     pub restart: Option<String>,
     /// `--health-cmd`.
     pub health_cmd: Option<String>,
+    /// A whole health test (`["CMD", …]`, `["CMD-SHELL", "…"]`), as
+    /// compose gives it; wins over `health_cmd`.
+    pub health_test: Option<Vec<String>>,
     /// `--health-interval`.
     pub health_interval: Option<String>,
     /// `--health-timeout`.
@@ -218,13 +226,7 @@ pub fn create(root: &Path, o: &CreateOptions, pull: &dyn Fn(&str) -> Result<()>)
         env.extend(env_arg(e)?);
     }
     let mut run = RunConfig {
-        entrypoint: o.entrypoint.as_ref().map(|e| {
-            if e.is_empty() {
-                Vec::new()
-            } else {
-                vec![e.clone()]
-            }
-        }),
+        entrypoint: o.entrypoint.clone(),
         cmd: o.cmd.clone(),
         env,
         workdir: o.workdir.clone(),
@@ -268,6 +270,9 @@ pub fn create(root: &Path, o: &CreateOptions, pull: &dyn Fn(&str) -> Result<()>)
         } else {
             parse_bytes("--memory-swap", m)?
         });
+    }
+    if let Some(m) = &o.memory_reservation {
+        run.memory_reservation = Some(parse_bytes("--memory-reservation", m)?);
     }
     if let Some(c) = &o.cpus {
         let v: f64 = c
@@ -322,6 +327,11 @@ pub fn create(root: &Path, o: &CreateOptions, pull: &dyn Fn(&str) -> Result<()>)
     let network = o.network.clone().unwrap_or_else(|| "bridge".into());
     if network.is_empty() {
         bail!("invalid --network \"\": want none, host, bridge or a network name");
+    }
+    if !o.extra_networks.is_empty()
+        && (matches!(network.as_str(), "host" | "none") || network.starts_with("container:"))
+    {
+        bail!("a container in network mode {network:?} cannot join other networks");
     }
     if (network == "host" || network == "none") && !o.publish.is_empty() {
         eprintln!("WARNING: Published ports are discarded when using {network} network mode");
@@ -406,6 +416,7 @@ pub fn create(root: &Path, o: &CreateOptions, pull: &dyn Fn(&str) -> Result<()>)
         runtime: runtime_bin.display().to_string(),
         run,
         network,
+        extra_networks: o.extra_networks.clone(),
         aliases: o.network_alias.clone(),
         publish: o.publish.clone(),
         restart,
@@ -453,10 +464,19 @@ fn health_config(o: &CreateOptions, cfg: &Value) -> Result<Option<HealthConfig>>
                 .collect()
         })
         .unwrap_or_default();
-    let test = match &o.health_cmd {
-        Some(c) => vec!["CMD-SHELL".to_string(), c.clone()],
-        None if !image_test.is_empty() && image_test[0] != "NONE" => image_test,
-        None => return Ok(None),
+    let test = match (&o.health_test, &o.health_cmd) {
+        (Some(t), _) if t.first().map(String::as_str) == Some("NONE") => return Ok(None),
+        (Some(t), _) if !t.is_empty() => {
+            if !matches!(t[0].as_str(), "CMD" | "CMD-SHELL") || t.len() < 2 {
+                bail!(
+                    "invalid health test {t:?}: want [\"CMD\", ARGS…] or [\"CMD-SHELL\", COMMAND]"
+                );
+            }
+            t.clone()
+        }
+        (_, Some(c)) => vec!["CMD-SHELL".to_string(), c.clone()],
+        _ if !image_test.is_empty() && image_test[0] != "NONE" => image_test,
+        _ => return Ok(None),
     };
     let ns = |v: &Value| v.as_u64().filter(|n| *n > 0).map(|n| n / 1_000_000);
     let dur = |flag: &str, v: &Option<String>, img: Option<u64>, def: u64| -> Result<u64> {
@@ -793,7 +813,8 @@ pub fn remove_files(cs: &Containers, rec: &Record, volumes: bool) -> Result<()> 
     Ok(())
 }
 
-fn status_text(st: &State, now: SystemTime) -> String {
+/// `Up 5 seconds`, `Exited (0) 2 minutes ago`…, as `docker ps` says it.
+pub fn status_text(st: &State, now: SystemTime) -> String {
     let since = |t: &str| {
         crate::time::parse(t)
             .and_then(|t| now.duration_since(t).ok())
@@ -959,10 +980,9 @@ pub fn logs(
 ) -> Result<()> {
     let cs = Containers::open(root)?;
     let rec = cs.find(what)?;
-    let path = cs.dir(&rec.id).join("container.log");
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
-    let mut emit = |e: &crate::logs::Entry| -> Result<()> {
+    stream_logs(&cs, &rec, follow, tail, &mut |e| {
         let text = if timestamps {
             format!("{} {}", e.time, e.log)
         } else {
@@ -975,7 +995,19 @@ pub fn logs(
             out.flush()?;
         }
         Ok(())
-    };
+    })
+}
+
+/// Hands `emit` the log entries of `rec`: the last `tail` (all when
+/// `None`), then with `follow` what it writes until its monitor is gone.
+pub fn stream_logs(
+    cs: &Containers,
+    rec: &Record,
+    follow: bool,
+    tail: Option<usize>,
+    emit: &mut dyn FnMut(&crate::logs::Entry) -> Result<()>,
+) -> Result<()> {
+    let path = cs.dir(&rec.id).join("container.log");
     let entries = crate::logs::read_all(&path)?;
     let skip = tail.map(|t| entries.len().saturating_sub(t)).unwrap_or(0);
     for e in &entries[skip..] {

@@ -151,6 +151,10 @@ pub struct Record {
     pub run: RunConfig,
     /// `--network` (`none`, `host`, `bridge`, a network name).
     pub network: String,
+    /// More user networks to join after `network` (compose services on
+    /// several networks); `--network-alias` names apply on each.
+    #[serde(default)]
+    pub extra_networks: Vec<String>,
     /// `--network-alias`.
     pub aliases: Vec<String>,
     /// `-p` specs as given.

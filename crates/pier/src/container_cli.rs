@@ -75,6 +75,9 @@ pub struct CreateArgs {
     /// Memory plus swap limit (-1: unlimited swap).
     #[arg(long = "memory-swap")]
     memory_swap: Option<String>,
+    /// Memory soft limit (e.g. 256m).
+    #[arg(long = "memory-reservation")]
+    memory_reservation: Option<String>,
     /// Number of CPUs (e.g. 1.5).
     #[arg(long)]
     cpus: Option<String>,
@@ -149,7 +152,13 @@ impl CreateArgs {
             env_file: self.env_file.clone(),
             workdir: self.workdir.clone(),
             user: self.user.clone(),
-            entrypoint: self.entrypoint.clone(),
+            entrypoint: self.entrypoint.as_ref().map(|e| {
+                if e.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![e.clone()]
+                }
+            }),
             hostname: self.hostname.clone(),
             volumes: self.volume.clone(),
             mounts: self.mount.clone(),
@@ -157,6 +166,7 @@ impl CreateArgs {
             publish: self.publish.clone(),
             network: self.network.clone(),
             network_alias: self.network_alias.clone(),
+            extra_networks: Vec::new(),
             read_only: self.read_only,
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
@@ -164,11 +174,13 @@ impl CreateArgs {
             security_opt: self.security_opt.clone(),
             memory: self.memory.clone(),
             memory_swap: self.memory_swap.clone(),
+            memory_reservation: self.memory_reservation.clone(),
             cpus: self.cpus.clone(),
             pids_limit: self.pids_limit,
             ulimit: self.ulimit.clone(),
             restart: self.restart.clone(),
             health_cmd: self.health_cmd.clone(),
+            health_test: None,
             health_interval: self.health_interval.clone(),
             health_timeout: self.health_timeout.clone(),
             health_retries: self.health_retries,

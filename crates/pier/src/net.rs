@@ -35,17 +35,33 @@ impl Net {
         let nets = Networks::open(&self.root)?;
         let ns = netns_path(run_dir);
         netns::create(&ns)?;
-        let ep = nets.connect(
-            network,
-            &ConnectRequest {
-                container_id: rec.id.clone(),
-                container_name: rec.name.clone(),
-                netns_path: ns.clone(),
-                aliases: rec.aliases.clone(),
-                hostname: Some(rec.run.hostname.clone()),
-                hosts_file: Some(hosts.to_owned()),
-            },
-        )?;
+        let req = ConnectRequest {
+            container_id: rec.id.clone(),
+            container_name: rec.name.clone(),
+            netns_path: ns.clone(),
+            aliases: rec.aliases.clone(),
+            hostname: Some(rec.run.hostname.clone()),
+            hosts_file: Some(hosts.to_owned()),
+        };
+        let ep = nets.connect(network, &req)?;
+        let mut endpoints = vec![Endpoint {
+            network: network.to_string(),
+            ip: ep.ip.to_string(),
+            prefix_len: ep.prefix_len,
+            gateway: ep.gateway.to_string(),
+            mac: ep.mac.clone(),
+        }];
+        // The default route stays the first network's, as in Docker.
+        for extra in &rec.extra_networks {
+            let e = nets.connect(extra, &req)?;
+            endpoints.push(Endpoint {
+                network: extra.clone(),
+                ip: e.ip.to_string(),
+                prefix_len: e.prefix_len,
+                gateway: e.gateway.to_string(),
+                mac: e.mac.clone(),
+            });
+        }
         let bindings = ports::resolve_all(&rec.publish)?;
         nets.publish(network, &rec.id, &bindings)?;
         let mut keep: Vec<Box<dyn std::any::Any + Send>> = Vec::new();
@@ -58,13 +74,7 @@ impl Net {
         }
         Ok(NetSetup {
             netns: NetNs::Path(ns),
-            endpoints: vec![Endpoint {
-                network: network.to_string(),
-                ip: ep.ip.to_string(),
-                prefix_len: ep.prefix_len,
-                gateway: ep.gateway.to_string(),
-                mac: ep.mac.clone(),
-            }],
+            endpoints,
             ports: bindings.iter().map(ToString::to_string).collect(),
             keep,
         })

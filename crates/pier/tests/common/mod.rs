@@ -6,6 +6,8 @@
 #![allow(dead_code)] // each test file uses part of the harness
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+pub mod containers;
+
 use base64::Engine as _;
 use sha2::Digest as _;
 use std::io::{BufRead, BufReader, Read, Write};
