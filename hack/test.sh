@@ -91,7 +91,7 @@ if [[ ${#cargo_args[@]} -eq 0 && ${CONTROL:-1} != 0 ]]; then
 	runc_bin=$(command -v runc)
 	step "control: BERTH_BIN=$runc_bin cargo test -p berth-e2e -p berth-integration"
 	BERTH_BIN=$runc_bin cargo test -p berth-e2e -p berth-integration -- "${threads[@]}" "${bin_args[@]}"
-	step "control: PIER_TEST_RUNTIME=$runc_bin cargo test -p pier --test containers"
-	PIER_TEST_RUNTIME=$runc_bin cargo test -p pier --test containers -- "${threads[@]}" "${bin_args[@]}"
+	step "control: PIER_TEST_RUNTIME=$runc_bin cargo test -p pier --test containers --test compose"
+	PIER_TEST_RUNTIME=$runc_bin cargo test -p pier --test containers --test compose -- "${threads[@]}" "${bin_args[@]}"
 fi
 step "all tests passed"

@@ -6,6 +6,7 @@
 pub mod attach;
 pub mod client;
 pub mod commands;
+pub mod compose;
 pub mod container;
 pub mod format;
 pub mod logs;

@@ -7,6 +7,7 @@ use pier_image::{images, pull, push, AuthFile, Client, Credentials, Platform, Re
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
+mod compose_cli;
 mod container_cli;
 mod image_cmd;
 
@@ -157,6 +158,8 @@ enum Command {
         #[command(subcommand)]
         command: container_cli::NetworkCommand,
     },
+    /// Multi-container applications from a compose file.
+    Compose(Box<compose_cli::ComposeArgs>),
     /// Show details of containers or images as JSON.
     Inspect {
         /// Print each object through a template, e.g. '{{.State.Status}}'
@@ -223,6 +226,9 @@ fn main() {
         }
         Command::Volume { command } => container_cli::run_volume(&cli.root, command),
         Command::Network { command } => container_cli::run_network(&cli.root, command),
+        Command::Compose(args) => {
+            compose_cli::run(&cli.root, args, &|image| pull_quiet(&cli, image))
+        }
         Command::Inspect { format, targets } => inspect(&cli, targets, format.as_deref()),
         Command::Monitor { id, wait_attach } => {
             let net = pier::net::Net {
@@ -470,6 +476,7 @@ fn run(cli: Cli) -> Result<()> {
         | Command::Container { .. }
         | Command::Volume { .. }
         | Command::Network { .. }
+        | Command::Compose(_)
         | Command::Inspect { .. }
         | Command::Monitor { .. } => {}
     }

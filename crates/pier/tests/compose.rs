@@ -1,0 +1,440 @@
+//! `pier compose` end to end: real multi-service projects on the busybox
+//! image, with the runtime under test (berth by default,
+//! `PIER_TEST_RUNTIME=runc` for the control run). Each test has its own
+//! pier root and project directory, gives its networks their own subnet
+//! (10.232.N.0/24), and checks that `down` leaves nothing behind.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use common::containers::*;
+use serde_json::Value;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+/// A project directory holding `compose.yaml`.
+struct Project<'a> {
+    pier: &'a Pier,
+    dir: tempfile::TempDir,
+    name: String,
+}
+
+impl<'a> Project<'a> {
+    fn new(pier: &'a Pier, name: &str, yaml: &str) -> Project<'a> {
+        let dir = tempfile::Builder::new()
+            .prefix("pier-compose-")
+            .tempdir()
+            .unwrap();
+        std::fs::write(dir.path().join("compose.yaml"), yaml).unwrap();
+        Project {
+            pier,
+            dir,
+            name: name.to_string(),
+        }
+    }
+
+    fn write(&self, file: &str, text: &str) {
+        std::fs::write(self.dir.path().join(file), text).unwrap();
+    }
+
+    fn out_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let rt = runtime();
+        let mut c = self
+            .pier
+            .cmd(&["compose", "--runtime", &rt, "-p", &self.name]);
+        c.args(args).current_dir(self.dir.path());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
+    fn out(&self, args: &[&str]) -> Output {
+        self.out_env(args, &[])
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.out(args);
+        assert!(
+            out.status.success(),
+            "pier compose {args:?} failed: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    fn ps(&self) -> Vec<Value> {
+        self.ok(&["ps", "-a", "--format", "json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn id(&self, name: &str) -> String {
+        self.ps()
+            .into_iter()
+            .find(|c| c["Name"] == name)
+            .unwrap_or_else(|| panic!("no container {name}: {:#?}", self.ps()))["ID"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// `down -v`, then nothing of the project may be left: containers,
+    /// their mounts, cgroups and monitors, networks, bridges, volumes.
+    fn down_leaves_nothing(&self, ids: &[String], bridges: &[String]) {
+        self.ok(&["down", "-v"]);
+        assert!(self.ps().is_empty(), "{:#?}", self.ps());
+        for id in ids {
+            let left = self.pier.leftovers(id);
+            assert!(left.is_empty(), "{id}: {left:#?}");
+        }
+        let nets = self.pier.ok(&["network", "ls"]);
+        assert!(!nets.contains(&self.name), "{nets}");
+        let links = text(
+            &std::process::Command::new("ip")
+                .args(["-o", "link"])
+                .output()
+                .unwrap()
+                .stdout,
+        );
+        for b in bridges {
+            assert!(
+                !links.contains(&format!(" {b}:")),
+                "bridge {b} left: {links}"
+            );
+        }
+        let vols = self.pier.ok(&["volume", "ls", "-q"]);
+        assert!(vols.trim().is_empty(), "volumes left: {vols}");
+    }
+}
+
+fn bridge_of(p: &Pier, network: &str) -> String {
+    let v: Value = serde_json::from_str(&p.ok(&["network", "inspect", network])).unwrap();
+    v[0]["bridge"].as_str().unwrap().to_string()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_web_server_and_a_client_by_service_name_after_its_health_check() {
+    let p = Pier::new();
+    let port = free_port();
+    // `$` is compose's interpolation character.
+    let httpd = HTTPD.replace('$', "$$");
+    let yaml = format!(
+        r#"
+services:
+  web:
+    image: {IMAGE}
+    command: ["sh", "-c", "sleep 1; {httpd}"]
+    hostname: websrv
+    ports:
+      - "127.0.0.1:${{WEB_PORT}}:80"
+    healthcheck:
+      test: ["CMD", "wget", "-qO-", "http://127.0.0.1/"]
+      interval: 200ms
+      retries: 50
+  client:
+    image: {IMAGE}
+    command: sh -c 'wget -qO- http://web/ && sleep 600'
+    depends_on:
+      web:
+        condition: service_healthy
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.232.1.0/24
+"#
+    );
+    let proj = Project::new(&p, "webapp", &yaml);
+    proj.write(".env", &format!("WEB_PORT={port}\n"));
+    let out = proj.out(&["up", "-d"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // Ordering: the client was created only once web was healthy.
+    let healthy = err.find("webapp-web-1  Healthy").expect(&err);
+    let client = err.find("webapp-client-1  Created").expect(&err);
+    assert!(healthy < client, "{err}");
+
+    let ps = proj.ps();
+    assert_eq!(ps.len(), 2, "{ps:#?}");
+    assert!(ps.iter().all(|c| c["State"] == "running"), "{ps:#?}");
+    // The client reached web by its service name.
+    wait_until("the client's output", Duration::from_secs(20), || {
+        proj.ok(&["logs", "client"]).contains("served-by-websrv")
+    });
+    let logs = proj.ok(&["logs", "--no-color", "client"]);
+    assert!(logs.contains("client-1  | served-by-websrv"), "{logs}");
+    // The published port answers on the host.
+    let body = http_get(&format!("127.0.0.1:{port}"));
+    assert!(body.contains("served-by-websrv"), "{body}");
+    // exec into a service's container.
+    let out = proj.out(&["exec", "-T", "web", "hostname"]);
+    assert_eq!(text(&out.stdout).trim(), "websrv", "{out:?}");
+
+    let bridge = bridge_of(&p, "webapp_default");
+    let ids: Vec<String> = ps
+        .iter()
+        .map(|c| c["ID"].as_str().unwrap().into())
+        .collect();
+    proj.down_leaves_nothing(&ids, &[bridge]);
+}
+
+#[test]
+fn replicas_a_shared_volume_and_recreate_only_what_changed() {
+    let p = Pier::new();
+    let yaml = |greeting: &str| {
+        format!(
+            r#"
+services:
+  writer:
+    image: {IMAGE}
+    command: sh -c 'echo $$GREETING > /data/$$(hostname) && sleep 600'
+    environment:
+      GREETING: {greeting}
+    volumes:
+      - shared:/data
+    deploy:
+      replicas: 2
+  reader:
+    image: {IMAGE}
+    command: ["sleep", "600"]
+    volumes:
+      - type: volume
+        source: shared
+        target: /data
+        read_only: true
+volumes:
+  shared:
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.232.2.0/24
+"#
+        )
+    };
+    let proj = Project::new(&p, "shared", &yaml("hello"));
+    proj.ok(&["up", "-d"]);
+    let ps = proj.ps();
+    let names: Vec<&str> = ps.iter().map(|c| c["Name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["shared-reader-1", "shared-writer-1", "shared-writer-2"],
+        "{ps:#?}"
+    );
+    // Both writers' files are seen by the reader through the named volume.
+    wait_until("two files in the volume", Duration::from_secs(20), || {
+        let out = proj.out(&["exec", "-T", "reader", "sh", "-c", "cat /data/*"]);
+        text(&out.stdout).matches("hello").count() == 2
+    });
+    // The reader's mount is read-only.
+    let out = proj.out(&["exec", "-T", "reader", "touch", "/data/x"]);
+    assert!(!out.status.success(), "{out:?}");
+    let vols = p.ok(&["volume", "ls", "-q"]);
+    assert_eq!(vols.trim(), "shared_shared");
+
+    // Unchanged: nothing is recreated.
+    let before = proj.id("shared-writer-1");
+    let reader = proj.id("shared-reader-1");
+    let err = text(&proj.out(&["up", "-d"]).stderr);
+    assert!(err.contains("shared-writer-1  Running"), "{err}");
+    assert_eq!(proj.id("shared-writer-1"), before);
+
+    // A changed service is recreated, the other one is not.
+    proj.write("compose.yaml", &yaml("bonjour"));
+    proj.ok(&["up", "-d"]);
+    assert_ne!(proj.id("shared-writer-1"), before);
+    assert_eq!(proj.id("shared-reader-1"), reader);
+    wait_until("the new greeting", Duration::from_secs(20), || {
+        let out = proj.out(&["exec", "-T", "reader", "sh", "-c", "cat /data/*"]);
+        text(&out.stdout).matches("bonjour").count() == 2
+    });
+
+    // Scaling down removes the extra replica.
+    proj.write(
+        "compose.yaml",
+        &yaml("bonjour").replace("replicas: 2", "replicas: 1"),
+    );
+    let old2 = proj.id("shared-writer-2");
+    proj.ok(&["up", "-d"]);
+    let names: Vec<String> = proj
+        .ps()
+        .iter()
+        .map(|c| c["Name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["shared-reader-1", "shared-writer-1"]);
+    // (Mounts of the other containers are under the same root.)
+    let left: Vec<String> = p
+        .leftovers(&old2)
+        .into_iter()
+        .filter(|l| !l.starts_with("mount:") || l.contains(&old2[..12]))
+        .collect();
+    assert!(left.is_empty(), "{left:#?}");
+
+    let ids: Vec<String> = proj
+        .ps()
+        .iter()
+        .map(|c| c["ID"].as_str().unwrap().into())
+        .collect();
+    let bridge = bridge_of(&p, "shared_default");
+    proj.down_leaves_nothing(&ids, &[bridge]);
+}
+
+#[test]
+fn completed_and_failed_dependencies() {
+    let p = Pier::new();
+    let yaml = format!(
+        r#"
+services:
+  migrate:
+    image: {IMAGE}
+    command: sh -c 'sleep 1; echo migrated > /state/done'
+    volumes: [state:/state]
+  app:
+    image: {IMAGE}
+    command: sh -c 'cat /state/done; sleep 600'
+    volumes: [state:/state]
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+  sick:
+    image: {IMAGE}
+    command: ["sleep", "600"]
+    profiles: [broken]
+    healthcheck:
+      test: ["CMD-SHELL", "exit 1"]
+      interval: 100ms
+      retries: 2
+  needs-sick:
+    image: {IMAGE}
+    command: ["true"]
+    profiles: [broken]
+    depends_on:
+      sick:
+        condition: service_healthy
+volumes:
+  state:
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.232.3.0/24
+"#
+    );
+    let proj = Project::new(&p, "deps", &yaml);
+    proj.ok(&["up", "-d", "app"]);
+    wait_until("app's output", Duration::from_secs(20), || {
+        proj.ok(&["logs", "app"]).contains("migrated")
+    });
+    let ps = proj.ps();
+    let migrate = ps.iter().find(|c| c["Service"] == "migrate").unwrap();
+    assert_eq!(migrate["State"], "exited", "{ps:#?}");
+    assert_eq!(migrate["ExitCode"], 0, "{ps:#?}");
+    // Profiles: the broken services were not started.
+    assert!(ps.iter().all(|c| c["Service"] != "sick"), "{ps:#?}");
+
+    // A dependency that turns unhealthy fails `up`, naming it.
+    let out = proj.out(&["--profile", "broken", "up", "-d"]);
+    assert!(!out.status.success(), "{out:?}");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("dependency failed to start: container deps-sick-1 is unhealthy"),
+        "{err}"
+    );
+    assert!(proj.ps().iter().all(|c| c["Service"] != "needs-sick"));
+
+    let ids: Vec<String> = proj
+        .ps()
+        .iter()
+        .map(|c| c["ID"].as_str().unwrap().into())
+        .collect();
+    let bridge = bridge_of(&p, "deps_default");
+    // `down` removes containers of services in inactive profiles too.
+    proj.down_leaves_nothing(&ids, &[bridge]);
+}
+
+#[test]
+fn foreground_up_prefixes_logs_and_run_makes_one_off_containers() {
+    let p = Pier::new();
+    let yaml = format!(
+        r#"
+name: fg
+services:
+  a:
+    image: {IMAGE}
+    command: echo "hello from a, ${{WHO:-nobody}}"
+    network_mode: none
+  b:
+    image: {IMAGE}
+    entrypoint: ["sh", "-c"]
+    command: ["echo $$0 $$HOME", "hello from b"]
+    network_mode: none
+    depends_on: [a]
+"#
+    );
+    let proj = Project::new(&p, "fg", &yaml);
+    let out = proj.out_env(&["up"], &[("WHO", "tests")]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("a-1  | hello from a, tests"), "{stdout}");
+    assert!(stdout.contains("b-1  | hello from b /root"), "{stdout}");
+    assert!(stdout.contains("a-1  | exited with code 0"), "{stdout}");
+
+    // A one-off: its own container, its exit code, removed with --rm.
+    let out = proj.out(&["run", "--rm", "-T", "a", "sh", "-c", "echo one-off; exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(text(&out.stdout).contains("one-off"), "{out:?}");
+    assert_eq!(proj.ps().len(), 2, "{:#?}", proj.ps());
+
+    let ids: Vec<String> = proj
+        .ps()
+        .iter()
+        .map(|c| c["ID"].as_str().unwrap().into())
+        .collect();
+    proj.down_leaves_nothing(&ids, &[]);
+}
+
+#[test]
+fn bad_compose_files_fail_with_file_line_and_key() {
+    let p = Pier::new();
+    let proj = Project::new(
+        &p,
+        "bad",
+        &format!("services:\n  web:\n    image: {IMAGE}\n    portz: [\"80\"]\n"),
+    );
+    let out = proj.out(&["up", "-d"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("compose.yaml:4"), "{err}");
+    assert!(err.contains("services.web.portz"), "{err}");
+    // Nothing was made.
+    assert!(p.ok(&["ps", "-aq"]).trim().is_empty());
+    assert!(!p.ok(&["network", "ls"]).contains("bad_default"));
+    // A required variable that is not set.
+    proj.write(
+        "compose.yaml",
+        &format!("services:\n  web:\n    image: {IMAGE}\n    command: echo ${{NEEDED:?set NEEDED first}}\n"),
+    );
+    let out = proj.out(&["config"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("set NEEDED first"), "{out:?}");
+}
