@@ -78,7 +78,7 @@ libfuzzer)
 		cargo fuzz build -O "$t" 2>&1 | tail -n 1 >&2
 	done
 	for t in "${targets[@]}"; do
-		mkdir -p "corpus/$t" "artifacts/$t"
+		mkdir -p "corpus/$t" "artifacts/$t" "regressions/$t"
 		step "libFuzzer: $t for $per_target s"
 		log=$fuzz/artifacts/$t/last-run.log
 		# The first corpus directory is the one libFuzzer grows; the kept

@@ -557,10 +557,14 @@ impl Engine<'_> {
 
     /// Brings `service`'s containers to its config: recreates changed ones,
     /// adds missing replicas, removes extra ones, starts stopped ones.
-    fn converge(&self, service: &str, force_recreate: bool) -> Result<()> {
+    /// `restart_running` restarts the containers it keeps running (a
+    /// dependency with `restart: true` changed). Says whether any container
+    /// was made, recreated or restarted.
+    fn converge(&self, service: &str, force_recreate: bool, restart_running: bool) -> Result<bool> {
         let svc = self.service(service)?;
         let hash = config_hash(svc);
         let mut have = BTreeSet::new();
+        let mut changed = false;
         for m in self.service_members(service)? {
             if m.number == 0 || m.number > svc.replicas || !have.insert(m.number) {
                 self.remove(&m, false)?;
@@ -570,19 +574,44 @@ impl Engine<'_> {
                 self.remove(&m, false)?;
                 let rec = self.create(svc, m.number)?;
                 self.start_one(&rec)?;
+                changed = true;
+            } else if m.running() && restart_running {
+                self.restart_one(&m)?;
+                changed = true;
             } else if m.running() {
                 say("Container", &m.rec.name, "Running");
             } else {
                 self.start_one(&m.rec)?;
+                changed = true;
             }
         }
         for n in 1..=svc.replicas {
             if !have.contains(&n) {
                 let rec = self.create(svc, n)?;
                 self.start_one(&rec)?;
+                changed = true;
             }
         }
+        Ok(changed)
+    }
+
+    fn restart_one(&self, m: &Member) -> Result<()> {
+        let timeout = self.service(&m.service)?.stop_grace_period;
+        say("Container", &m.rec.name, "Restarting");
+        commands::stop(&self.root, &m.rec.id, timeout, None)?;
+        commands::start(&self.root, &m.rec, false)
+            .with_context(|| format!("failed to start container {}", m.rec.name))?;
+        say("Container", &m.rec.name, "Started");
         Ok(())
+    }
+
+    /// Whether `service` has a `restart: true` dependency among `changed`.
+    fn follows_restart(&self, service: &str, changed: &BTreeSet<String>) -> Result<bool> {
+        Ok(self
+            .service(service)?
+            .depends_on
+            .iter()
+            .any(|(dep, d)| d.restart && changed.contains(dep)))
     }
 
     /// Waits until the `depends_on` conditions of `service` hold for the
@@ -687,9 +716,13 @@ impl Engine<'_> {
         let order = self.select(services, no_deps)?;
         self.ensure_resources(&order)?;
         let mut started = BTreeSet::new();
+        let mut changed = BTreeSet::new();
         for s in &order {
             self.wait_dependencies(s, &started)?;
-            self.converge(s, force)?;
+            let follow = self.follows_restart(s, &changed)?;
+            if self.converge(s, force, follow)? {
+                changed.insert(s.clone());
+            }
             started.insert(s.clone());
         }
         Ok(order)
@@ -742,20 +775,25 @@ impl Engine<'_> {
                 eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
                 let mut rev = order.clone();
                 rev.reverse();
+                let mut running = Vec::new();
                 for s in &rev {
-                    for m in self.service_members(s)? {
-                        if m.running() {
-                            say("Container", &m.rec.name, "Stopping");
-                            commands::stop(
-                                &self.root,
-                                &m.rec.id,
-                                self.service(s)?.stop_grace_period,
-                                None,
-                            )?;
-                            say("Container", &m.rec.name, "Stopped");
+                    running.extend(self.service_members(s)?.into_iter().filter(Member::running));
+                }
+                let plan = self.stop_plan(&running, None);
+                let root = &self.root;
+                std::thread::scope(|sc| -> Result<()> {
+                    let stopping = sc.spawn(|| stop_groups(root, &plan));
+                    while !stopping.is_finished() {
+                        if wait_signal(Duration::from_millis(200)).is_some() {
+                            for m in &running {
+                                let _ = commands::kill(root, &m.rec.id, "SIGKILL");
+                            }
                         }
                     }
-                }
+                    stopping
+                        .join()
+                        .map_err(|_| anyhow!("stopping the containers panicked"))?
+                })?;
                 break;
             }
         }
@@ -813,18 +851,9 @@ impl Engine<'_> {
         if remove_orphans {
             doomed.extend(members.iter().filter(|m| !known(&m.service)));
         }
+        let doomed: Vec<Member> = doomed.into_iter().cloned().collect();
+        self.stop_in_order(&doomed, timeout)?;
         for m in doomed {
-            if m.running() {
-                say("Container", &m.rec.name, "Stopping");
-                let t = timeout.or_else(|| {
-                    self.project
-                        .services
-                        .get(&m.service)
-                        .and_then(|s| s.stop_grace_period)
-                });
-                commands::stop(&self.root, &m.rec.id, t, None)?;
-                say("Container", &m.rec.name, "Stopped");
-            }
             commands::rm(&self.root, &m.rec.id, true, volumes)?;
             say("Container", &m.rec.name, "Removed");
         }
@@ -1120,22 +1149,64 @@ impl Engine<'_> {
 
     /// `pier compose stop`.
     pub fn stop(&self, services: &[String], timeout: Option<u64>) -> Result<()> {
-        for m in self.members_in_order(services, true)? {
-            if m.running() {
-                let t = timeout.or(self.service(&m.service)?.stop_grace_period);
-                say("Container", &m.rec.name, "Stopping");
-                commands::stop(&self.root, &m.rec.id, t, None)?;
-                say("Container", &m.rec.name, "Stopped");
-            }
-        }
-        Ok(())
+        self.stop_in_order(&self.members_in_order(services, true)?, timeout)
+    }
+
+    /// Stops `members` (in reverse dependency order, grouped by service):
+    /// see [`stop_groups`]. `timeout` overrides `stop_grace_period`.
+    fn stop_in_order(&self, members: &[Member], timeout: Option<u64>) -> Result<()> {
+        stop_groups(&self.root, &self.stop_plan(members, timeout))
+    }
+
+    fn stop_plan(&self, members: &[Member], timeout: Option<u64>) -> Vec<(Member, Option<u64>)> {
+        members
+            .iter()
+            .map(|m| {
+                let t = timeout.or_else(|| {
+                    self.project
+                        .services
+                        .get(&m.service)
+                        .and_then(|s| s.stop_grace_period)
+                });
+                (m.clone(), t)
+            })
+            .collect()
     }
 
     /// `pier compose restart`.
+    /// Services that depend on a restarted one with `restart: true` are
+    /// restarted after it, as docker compose does.
     pub fn restart(&self, services: &[String], timeout: Option<u64>) -> Result<()> {
-        self.stop(services, timeout)?;
-        for m in self.members_in_order(services, false)? {
+        let mut set: BTreeSet<String> = if services.is_empty() {
+            self.project.services.keys().cloned().collect()
+        } else {
+            services.iter().cloned().collect()
+        };
+        loop {
+            let more: Vec<String> = self
+                .project
+                .services
+                .iter()
+                .filter(|(name, s)| {
+                    !set.contains(*name)
+                        && s.depends_on
+                            .iter()
+                            .any(|(d, dep)| dep.restart && set.contains(d))
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            set.extend(more);
+        }
+        let all: Vec<String> = set.into_iter().collect();
+        self.stop(&all, timeout)?;
+        let mut started = BTreeSet::new();
+        for m in self.members_in_order(&all, false)? {
+            self.wait_dependencies(&m.service, &started)?;
             self.start_one(&m.rec)?;
+            started.insert(m.service.clone());
         }
         Ok(())
     }
@@ -1240,6 +1311,33 @@ impl Engine<'_> {
         }
         Ok(())
     }
+}
+
+/// Stops the running containers of `plan` with their timeouts: those of
+/// one service at once, one service after another, as docker compose does.
+fn stop_groups(root: &std::path::Path, plan: &[(Member, Option<u64>)]) -> Result<()> {
+    for group in plan.chunk_by(|a, b| a.0.service == b.0.service) {
+        std::thread::scope(|sc| -> Result<()> {
+            let handles: Vec<_> = group
+                .iter()
+                .filter(|(m, _)| m.running())
+                .map(|(m, t)| {
+                    say("Container", &m.rec.name, "Stopping");
+                    sc.spawn(move || -> Result<()> {
+                        commands::stop(root, &m.rec.id, *t, None)?;
+                        say("Container", &m.rec.name, "Stopped");
+                        Ok(())
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join()
+                    .map_err(|_| anyhow!("stopping a container panicked"))??;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
 
 /// Waits up to `timeout` for SIGINT or SIGTERM (blocked by

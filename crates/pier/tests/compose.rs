@@ -143,6 +143,7 @@ fn a_web_server_and_a_client_by_service_name_after_its_health_check() {
 services:
   web:
     image: {IMAGE}
+    init: true
     command: ["sh", "-c", "sleep 1; {httpd}"]
     hostname: websrv
     ports:
@@ -153,6 +154,7 @@ services:
       retries: 50
   client:
     image: {IMAGE}
+    init: true
     command: sh -c 'wget -qO- http://web/ && sleep 600'
     depends_on:
       web:
@@ -207,6 +209,7 @@ fn replicas_a_shared_volume_and_recreate_only_what_changed() {
 services:
   writer:
     image: {IMAGE}
+    init: true
     command: sh -c 'echo $$GREETING > /data/$$(hostname) && sleep 600'
     environment:
       GREETING: {greeting}
@@ -216,6 +219,7 @@ services:
       replicas: 2
   reader:
     image: {IMAGE}
+    init: true
     command: ["sleep", "600"]
     volumes:
       - type: volume
@@ -307,10 +311,12 @@ fn completed_and_failed_dependencies() {
 services:
   migrate:
     image: {IMAGE}
+    init: true
     command: sh -c 'sleep 1; echo migrated > /state/done'
     volumes: [state:/state]
   app:
     image: {IMAGE}
+    init: true
     command: sh -c 'cat /state/done; sleep 600'
     volumes: [state:/state]
     depends_on:
@@ -318,6 +324,7 @@ services:
         condition: service_completed_successfully
   sick:
     image: {IMAGE}
+    init: true
     command: ["sleep", "600"]
     profiles: [broken]
     healthcheck:
@@ -326,6 +333,7 @@ services:
       retries: 2
   needs-sick:
     image: {IMAGE}
+    init: true
     command: ["true"]
     profiles: [broken]
     depends_on:
@@ -381,10 +389,12 @@ name: fg
 services:
   a:
     image: {IMAGE}
+    init: true
     command: echo "hello from a, ${{WHO:-nobody}}"
     network_mode: none
   b:
     image: {IMAGE}
+    init: true
     entrypoint: ["sh", "-c"]
     command: ["echo $$0 $$HOME", "hello from b"]
     network_mode: none
@@ -437,4 +447,98 @@ fn bad_compose_files_fail_with_file_line_and_key() {
     let out = proj.out(&["config"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("set NEEDED first"), "{out:?}");
+}
+
+#[test]
+fn networks_with_aliases_wait_and_restart_following_a_dependency() {
+    let p = Pier::new();
+    let yaml = format!(
+        r#"
+x-base: &base
+  image: {IMAGE}
+  init: true
+  command: ["sleep", "600"]
+services:
+  db:
+    <<: *base
+    networks:
+      back:
+        aliases: [database]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 100ms
+  api:
+    <<: *base
+    networks: [front, back]
+    depends_on:
+      db:
+        condition: service_healthy
+        restart: true
+  ui:
+    <<: *base
+    networks: [front]
+networks:
+  front:
+    ipam:
+      config:
+        - subnet: 10.232.4.0/24
+  back:
+    ipam:
+      config:
+        - subnet: 10.232.5.0/24
+"#
+    );
+    let proj = Project::new(&p, "tiers", &yaml);
+    proj.ok(&["up", "-d", "--wait"]);
+    let ps = proj.ps();
+    let db = ps.iter().find(|c| c["Service"] == "db").unwrap();
+    assert_eq!(db["Health"], "healthy", "{ps:#?}");
+
+    // api is on both networks; ui only on front, so it cannot see the db.
+    let nets = p.inspect("tiers-api-1")["NetworkSettings"]["Networks"].clone();
+    assert!(
+        nets["tiers_front"]["IPAddress"]
+            .as_str()
+            .unwrap()
+            .starts_with("10.232.4."),
+        "{nets:#}"
+    );
+    assert!(
+        nets["tiers_back"]["IPAddress"]
+            .as_str()
+            .unwrap()
+            .starts_with("10.232.5."),
+        "{nets:#}"
+    );
+    for (from, to, reachable) in [
+        ("api", "database", true),
+        ("api", "db", true),
+        ("api", "ui", true),
+        ("ui", "api", true),
+        ("ui", "database", false),
+    ] {
+        let out = proj.out(&["exec", "-T", from, "ping", "-c1", "-W2", to]);
+        assert_eq!(out.status.success(), reachable, "{from} -> {to}: {out:?}");
+    }
+
+    // Restarting db restarts api (restart: true), not ui.
+    let started = |c: &str| {
+        p.inspect(c)["State"]["StartedAt"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (api0, ui0) = (started("tiers-api-1"), started("tiers-ui-1"));
+    std::thread::sleep(Duration::from_millis(1100));
+    proj.ok(&["restart", "db"]);
+    assert_ne!(started("tiers-api-1"), api0);
+    assert_eq!(started("tiers-ui-1"), ui0);
+
+    let ids: Vec<String> = proj
+        .ps()
+        .iter()
+        .map(|c| c["ID"].as_str().unwrap().into())
+        .collect();
+    let bridges = [bridge_of(&p, "tiers_front"), bridge_of(&p, "tiers_back")];
+    proj.down_leaves_nothing(&ids, &bridges);
 }
