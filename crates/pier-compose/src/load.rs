@@ -662,11 +662,13 @@ fn project(
         });
     }
 
-    // Only the networks and volumes that enabled services use, as docker
-    // compose does; `default` is implicit.
+    // Only the networks and volumes that services use; `default` is
+    // implicit. Those of services disabled by profiles are kept: naming such
+    // a service on the command line runs it, and `down` removes them.
     let used_networks: BTreeSet<&String> = project
         .services
         .values()
+        .chain(project.disabled.values())
         .flat_map(|s| s.networks.keys())
         .collect();
     networks.retain(|k, _| used_networks.contains(k));
@@ -682,6 +684,7 @@ fn project(
     let used_volumes: BTreeSet<&String> = project
         .services
         .values()
+        .chain(project.disabled.values())
         .flat_map(|s| s.volumes.iter())
         .filter(|v| v.kind == "volume" && !v.source.is_empty())
         .map(|v| &v.source)

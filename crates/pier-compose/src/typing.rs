@@ -527,6 +527,14 @@ pub fn service(name: &str, node: &Node, enabled: bool, ctx: &Ctx) -> Result<Serv
     };
     svc.environment = env_files;
     svc.environment.extend(environment);
+    // A bare KEY takes its value from the environment (and .env), as
+    // docker compose resolves it at load time; unset, it stays None and
+    // the container does not get it.
+    for (k, v) in svc.environment.iter_mut() {
+        if v.is_none() {
+            *v = ctx.vars.get(k).cloned();
+        }
+    }
     if svc.network_mode.is_some() {
         if let Some(n) = node.get("networks") {
             return Err(invalid(

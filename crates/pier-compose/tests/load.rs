@@ -664,3 +664,36 @@ fn version_is_accepted_and_unused_resources_dropped() {
     assert!(p.networks.is_empty());
     assert!(p.volumes.is_empty());
 }
+
+#[test]
+fn resources_of_services_disabled_by_profiles_are_kept() {
+    let (_d, p) = project(&[(
+        "compose.yaml",
+        "services:\n  s:\n    image: x\n  dbg:\n    image: x\n    profiles: [debug]\n    networks: [dbgnet]\n    volumes: [dbgvol:/x]\nnetworks:\n  dbgnet: {}\nvolumes:\n  dbgvol: {}\n",
+    )])
+    .unwrap();
+    assert!(p.services.contains_key("s") && p.disabled.contains_key("dbg"));
+    assert_eq!(p.networks["dbgnet"].name, format!("{}_dbgnet", p.name));
+    assert_eq!(p.volumes["dbgvol"].name, format!("{}_dbgvol", p.name));
+}
+
+#[test]
+fn a_bare_environment_key_takes_the_environment_value() {
+    let (_d, p) = project_with(
+        &[
+            (".env", "FROM_DOTENV=d\n"),
+            (
+                "compose.yaml",
+                "services:\n  s:\n    image: x\n    environment: [FROM_ENV, FROM_DOTENV, NOT_SET]\n",
+            ),
+        ],
+        |o| {
+            o.environ.insert("FROM_ENV".into(), "e".into());
+        },
+    )
+    .unwrap();
+    let env = &p.services["s"].environment;
+    assert_eq!(env["FROM_ENV"].as_deref(), Some("e"));
+    assert_eq!(env["FROM_DOTENV"].as_deref(), Some("d"));
+    assert_eq!(env["NOT_SET"], None);
+}
