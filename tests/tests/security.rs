@@ -144,8 +144,12 @@ fn leaked_fd_as_cwd_cannot_reach_the_host() {
 /// naming the field, never a container silently running unconfined.
 #[test]
 fn lsm_labels_without_the_lsm_fail_clearly() {
-    let active = fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
-    if !is_berth(&Runtime::new()) || active.contains("apparmor") || active.contains("selinux") {
+    // Where an LSM is active the labels are applied instead (berth's own
+    // detection, libberth::lsm, is what decides).
+    let apparmor = fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'));
+    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    if !is_berth(&Runtime::new()) || apparmor || selinux {
         return;
     }
     let rt = Runtime::new();
@@ -176,6 +180,37 @@ fn lsm_labels_without_the_lsm_fail_clearly() {
             .stderr_mentions(&[needle, "not enabled on this host"]);
         rt.assert_nothing_left(&id, &bundle, &before);
     }
+}
+
+/// The same for the labels of an exec: `--apparmor`, `--process-label`.
+#[test]
+fn exec_labels_without_the_lsm_fail_clearly() {
+    let apparmor = fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'));
+    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    if !is_berth(&Runtime::new()) || apparmor || selinux {
+        return;
+    }
+    let rt = Runtime::new();
+    let id = unique_id("lsm-exec");
+    let mut bundle = Bundle::new();
+    bundle.sh("sleep 30");
+    rt.run_detached(&id, &bundle).ok();
+    rt.exec(&["exec", "--apparmor", "docker-default", &id, "true"])
+        .fails()
+        .stderr_mentions(&["--apparmor", "not enabled on this host"]);
+    rt.exec(&[
+        "exec",
+        "--process-label",
+        "system_u:system_r:container_t:s0",
+        &id,
+        "true",
+    ])
+    .fails()
+    .stderr_mentions(&["--process-label", "not enabled on this host"]);
+    // The container is untouched: a plain exec still works.
+    rt.exec(&["exec", &id, "true"]).ok();
+    rt.delete_force(&id).ok();
 }
 
 /// A rootfs whose /proc is a symlink (to a directory the image controls, or

@@ -119,8 +119,8 @@ pub fn features() -> Value {
                 ],
                 "supportedFlags": supported_flags()
             },
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
+            "apparmor": {"enabled": true},
+            "selinux": {"enabled": true},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": true}}
         },

@@ -22,6 +22,7 @@ pub mod foreground;
 pub mod hooks;
 pub mod idmap;
 pub mod init;
+pub mod lsm;
 pub mod mount_options;
 pub mod process;
 pub mod rootfs;

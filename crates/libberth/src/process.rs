@@ -129,6 +129,8 @@ pub fn prepare<'a>(
     }
 
     crate::attrs::apply_process(process)?;
+    // Before the user and capabilities change, as runc does.
+    crate::lsm::apply_exec_labels(process)?;
     let nnp = process.no_new_privileges() == Some(true);
     let late_seccomp = match seccomp {
         Some(s) if !nnp => {

@@ -242,7 +242,12 @@ fn mount_one(cx: &RootfsContext<'_>, root: &OwnedFd, index: usize, m: &Mount) ->
         .as_ref()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| typ.to_owned());
-    let data = opts.data_string();
+    let label = cx
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.mount_label().clone());
+    let data = crate::lsm::mount_data(typ, opts.is_bind(), opts.data_string(), label.as_deref());
     let flags = opts.flags - MsFlags::MS_REMOUNT;
     do_mount(
         Some(&source),

@@ -209,17 +209,26 @@ pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32> {
         })?;
         (st, spec, path)
     };
+    let mut process = build_process(opts, &spec)?;
     if let Some(p) = &opts.apparmor {
-        return Err(lsm_error("AppArmor", "--apparmor", p));
+        process.set_apparmor_profile(Some(p.clone()));
     }
     if let Some(l) = &opts.process_label {
-        return Err(lsm_error("SELinux", "--process-label", l));
+        process.set_selinux_label(Some(l.clone()));
     }
-    let process = build_process(opts, &spec)?;
-    if process.apparmor_profile().is_some() || process.selinux_label().is_some() {
-        return Err(Error::Unsupported(
-            "process.apparmorProfile / process.selinuxLabel in an exec process".into(),
-        ));
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        if !crate::lsm::apparmor_enabled() {
+            return Err(lsm_error("AppArmor", "--apparmor", p));
+        }
+    }
+    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        if !crate::lsm::selinux_enabled() {
+            return Err(lsm_error("SELinux", "--process-label", l));
+        }
     }
     let terminal = process.terminal() == Some(true);
     if terminal && opts.detach && opts.console_socket.is_none() {
@@ -439,15 +448,11 @@ fn sub_cgroup(base: &str, specs: &[String]) -> Result<String> {
     }
 }
 
+/// The error for a label of an LSM that is not active here.
 fn lsm_error(lsm: &str, flag: &str, value: &str) -> Error {
-    let active = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
-    if active.split(',').any(|l| l.eq_ignore_ascii_case(lsm)) {
-        Error::Unsupported(format!("{flag} {value:?} ({lsm} labels)"))
-    } else {
-        Error::Init(format!(
-            "{flag} {value:?}: {lsm} is not enabled on this host"
-        ))
-    }
+    Error::Init(format!(
+        "{flag} {value:?}: {lsm} is not enabled on this host"
+    ))
 }
 
 struct ExecChild<'a> {
