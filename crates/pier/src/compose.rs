@@ -853,10 +853,25 @@ impl Engine<'_> {
         }
         let doomed: Vec<Member> = doomed.into_iter().cloned().collect();
         self.stop_in_order(&doomed, timeout)?;
-        for m in doomed {
-            commands::rm(&self.root, &m.rec.id, true, volumes)?;
-            say("Container", &m.rec.name, "Removed");
-        }
+        // Stopped containers hold nothing of each other: remove them at once.
+        let root = &self.root;
+        std::thread::scope(|sc| -> Result<()> {
+            let handles: Vec<_> = doomed
+                .iter()
+                .map(|m| {
+                    sc.spawn(move || -> Result<()> {
+                        commands::rm(root, &m.rec.id, true, volumes)?;
+                        say("Container", &m.rec.name, "Removed");
+                        Ok(())
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join()
+                    .map_err(|_| anyhow!("removing a container panicked"))??;
+            }
+            Ok(())
+        })?;
         if !remove_orphans {
             self.handle_orphans(false)?;
         }
