@@ -204,20 +204,48 @@ impl Engine<'_> {
         if !no_deps {
             let mut todo: Vec<String> = want.iter().cloned().collect();
             while let Some(s) = todo.pop() {
-                for (dep, d) in &self.service(&s)?.depends_on {
-                    if !self.project.services.contains_key(dep) {
+                for (dep, d) in self.dependencies(self.service(&s)?) {
+                    if !self.project.services.contains_key(&dep) {
                         if d.required {
                             bail!("service {s:?} depends on undefined service {dep:?}");
                         }
                         continue;
                     }
                     if want.insert(dep.clone()) {
-                        todo.push(dep.clone());
+                        todo.push(dep);
                     }
                 }
             }
         }
         self.order(&want)
+    }
+
+    /// What `svc` depends on: its `depends_on`, and the service whose
+    /// network it shares (`network_mode: service:NAME`), which must be
+    /// started first.
+    fn dependencies(&self, svc: &Service) -> Vec<(String, pier_compose::DependsOn)> {
+        let mut out: Vec<(String, pier_compose::DependsOn)> = svc
+            .depends_on
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if let Some(other) = svc
+            .network_mode
+            .as_deref()
+            .and_then(|m| m.strip_prefix("service:"))
+        {
+            if !svc.depends_on.contains_key(other) {
+                out.push((
+                    other.to_string(),
+                    pier_compose::DependsOn {
+                        condition: "service_started".into(),
+                        restart: false,
+                        required: true,
+                    },
+                ));
+            }
+        }
+        out
     }
 
     /// Dependency order of `set` (dependencies first, then by name).
@@ -228,10 +256,9 @@ impl Engine<'_> {
             let ready: Vec<String> = left
                 .iter()
                 .filter(|s| {
-                    self.project.services[*s]
-                        .depends_on
-                        .keys()
-                        .all(|d| !left.contains(d))
+                    self.dependencies(&self.project.services[*s])
+                        .iter()
+                        .all(|(d, _)| !left.contains(d))
                 })
                 .cloned()
                 .collect();

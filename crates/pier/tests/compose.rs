@@ -542,3 +542,47 @@ networks:
     let bridges = [bridge_of(&p, "tiers_front"), bridge_of(&p, "tiers_back")];
     proj.down_leaves_nothing(&ids, &bridges);
 }
+
+#[test]
+fn a_sidecar_shares_the_network_of_the_service_it_names() {
+    let p = Pier::new();
+    let httpd = HTTPD.replace('$', "$$");
+    let yaml = format!(
+        r#"
+services:
+  web:
+    image: {IMAGE}
+    init: true
+    hostname: shared
+    command: ["sh", "-c", "{httpd}"]
+  sidecar:
+    image: {IMAGE}
+    init: true
+    network_mode: "service:web"
+    command: sh -c 'for i in $$(seq 100); do wget -qO- http://127.0.0.1/ && break; sleep 0.1; done; sleep 600'
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.232.6.0/24
+"#
+    );
+    let proj = Project::new(&p, "sidecar", &yaml);
+    // Naming only the sidecar starts web first: it needs web's namespace.
+    let out = proj.out(&["up", "-d", "sidecar"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let web = err.find("sidecar-web-1  Started").expect(&err);
+    let side = err.find("sidecar-sidecar-1  Created").expect(&err);
+    assert!(web < side, "{err}");
+    wait_until("the sidecar's output", Duration::from_secs(20), || {
+        proj.ok(&["logs", "sidecar"]).contains("served-by-shared")
+    });
+    let ids: Vec<String> = proj
+        .ps()
+        .iter()
+        .map(|c| c["ID"].as_str().unwrap().into())
+        .collect();
+    let bridge = bridge_of(&p, "sidecar_default");
+    proj.down_leaves_nothing(&ids, &[bridge]);
+}
