@@ -586,3 +586,50 @@ networks:
     let bridge = bridge_of(&p, "sidecar_default");
     proj.down_leaves_nothing(&ids, &[bridge]);
 }
+
+#[test]
+fn images_missing_from_the_store_are_pulled_from_a_registry() {
+    let p = Pier::new();
+    let reg = common::Registry::start(common::Auth::None);
+    let remote = format!("{}/compose/busybox:1", reg.host());
+    common::run(
+        common::skopeo()
+            .args(["copy", "--quiet", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:latest", image_dir().join("oci").display()))
+            .arg(format!("docker://{remote}")),
+    );
+    let yaml = format!(
+        r#"
+services:
+  app:
+    image: {remote}
+    init: true
+    command: ["sleep", "600"]
+    network_mode: none
+  job:
+    image: {remote}
+    command: ["true"]
+    network_mode: none
+"#
+    );
+    let proj = Project::new(&p, "pulled", &yaml);
+    // `pull` fetches the image once for both services.
+    let out = proj.out(&["pull"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(p.ok(&["images"]).contains("compose/busybox"));
+    p.ok(&["rmi", &remote]);
+    // `up` pulls what is missing by itself.
+    proj.ok(&["up", "-d"]);
+    let images = proj.ok(&["images"]);
+    assert!(images.contains("pulled-app-1"), "{images}");
+    assert!(
+        images.contains(&format!("{}/compose/busybox", reg.host())) && images.contains(" 1 "),
+        "{images}"
+    );
+    let ids: Vec<String> = proj
+        .ps()
+        .iter()
+        .map(|c| c["ID"].as_str().unwrap().into())
+        .collect();
+    proj.down_leaves_nothing(&ids, &[]);
+}
