@@ -494,7 +494,14 @@ fn exec_process_json() {
     );
     assert_eq!(field(text, "NoNewPrivs:"), "1", "{out}");
     let limits: Vec<&str> = field(text, "Max open files").split_whitespace().collect();
-    assert_eq!(&limits[..2], ["123", "456"], "{out}");
+    if berth_e2e::is_berth() || limits[0] == "123" {
+        assert_eq!(&limits[..2], ["123", "456"], "{out}");
+    } else {
+        // runc 1.1.5 (the control) sets the exec's rlimits from its parent
+        // with prlimit while the child's Go runtime raises the nofile soft
+        // limit to the hard one at start-up: a race it sometimes loses.
+        assert_eq!(&limits[..2], ["456", "456"], "{out}");
+    }
 
     // `-p` with `--detach` as the shim runs it.
     let pid_file = c.bundle.path().join("process.pid");
