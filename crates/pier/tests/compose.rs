@@ -10,6 +10,7 @@ mod common;
 
 use common::containers::*;
 use serde_json::Value;
+use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -632,4 +633,86 @@ services:
         .map(|c| c["ID"].as_str().unwrap().into())
         .collect();
     proj.down_leaves_nothing(&ids, &[]);
+}
+
+#[test]
+fn limits_tmpfs_and_external_resources() {
+    let p = Pier::new();
+    p.ok(&["network", "create", "--subnet", "10.232.7.0/24", "extnet"]);
+    p.ok(&["volume", "create", "extvol"]);
+    let yaml = format!(
+        r#"
+services:
+  limited:
+    image: {IMAGE}
+    init: true
+    command: ["sleep", "600"]
+    mem_limit: 64m
+    cpus: 0.5
+    pids_limit: 50
+    read_only: true
+    tmpfs: ["/scratch:size=1m"]
+    ulimits:
+      nofile: {{soft: 1000, hard: 2000}}
+    sysctls:
+      net.ipv4.ip_unprivileged_port_start: "99"
+    cap_drop: [NET_RAW]
+    labels:
+      tier: backend
+    networks: [extnet]
+    volumes: ["extvol:/data"]
+networks:
+  extnet:
+    external: true
+volumes:
+  extvol:
+    external: true
+"#
+    );
+    let proj = Project::new(&p, "limits", &yaml);
+    proj.ok(&["up", "-d"]);
+    let script = "if [ -e /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then \
+                    cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max; \
+                  else cat /sys/fs/cgroup/memory.max; cut -d' ' -f1 /sys/fs/cgroup/cpu.max; cat /sys/fs/cgroup/pids.max; fi; \
+                  ulimit -Sn; ulimit -Hn; cat /proc/sys/net/ipv4/ip_unprivileged_port_start; \
+                  touch /rootfs-write 2>/dev/null && echo rw || echo ro; \
+                  touch /scratch/x && echo scratch-ok; echo data > /data/f && echo data-ok; \
+                  ping -c1 -W1 127.0.0.1 >/dev/null 2>&1 && echo ping || echo no-ping";
+    let out = proj.out(&["exec", "-T", "limited", "sh", "-c", script]);
+    assert_eq!(
+        text(&out.stdout).lines().collect::<Vec<_>>(),
+        [
+            "67108864",
+            "50000",
+            "50",
+            "1000",
+            "2000",
+            "99",
+            "ro",
+            "scratch-ok",
+            "data-ok",
+            "no-ping"
+        ],
+        "{out:?}"
+    );
+    let v = p.inspect("limits-limited-1");
+    assert_eq!(v["Config"]["Labels"]["tier"], "backend", "{v:#}");
+    assert_eq!(
+        v["Config"]["Labels"]["com.docker.compose.project"],
+        "limits"
+    );
+    assert!(v["NetworkSettings"]["Networks"]["extnet"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .starts_with("10.232.7."));
+    let id = proj.id("limits-limited-1");
+    proj.ok(&["down", "-v"]);
+    assert!(p.leftovers(&id).is_empty(), "{:#?}", p.leftovers(&id));
+    // External resources are the user's: down leaves them, data and all.
+    assert!(p.ok(&["network", "ls"]).contains("extnet"));
+    let vol: Value = serde_json::from_str(&p.ok(&["volume", "inspect", "extvol"])).unwrap();
+    let data = Path::new(vol[0]["Mountpoint"].as_str().unwrap()).join("f");
+    assert_eq!(std::fs::read_to_string(data).unwrap(), "data\n");
+    p.ok(&["network", "rm", "extnet"]);
+    p.ok(&["volume", "rm", "extvol"]);
 }
