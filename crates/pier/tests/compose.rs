@@ -716,3 +716,52 @@ volumes:
     p.ok(&["network", "rm", "extnet"]);
     p.ok(&["volume", "rm", "extvol"]);
 }
+
+#[test]
+fn ctrl_c_on_a_foreground_up_stops_the_project() {
+    let p = Pier::new();
+    let yaml = format!(
+        r#"
+services:
+  a:
+    image: {IMAGE}
+    init: true
+    command: sh -c 'echo a-up; exec sleep 600'
+    network_mode: none
+  b:
+    image: {IMAGE}
+    init: true
+    command: sh -c 'echo b-up; exec sleep 600'
+    network_mode: none
+    depends_on: [a]
+"#
+    );
+    let proj = Project::new(&p, "intr", &yaml);
+    let rt = runtime();
+    let mut child = p
+        .cmd(&["compose", "--runtime", &rt, "-p", "intr", "up"])
+        .current_dir(proj.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("both services running", Duration::from_secs(30), || {
+        let ps = proj.ps();
+        ps.len() == 2 && ps.iter().all(|c| c["State"] == "running")
+    });
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("a-1  | a-up") && stdout.contains("b-1  | b-up"),
+        "{stdout}"
+    );
+    let ps = proj.ps();
+    assert!(ps.iter().all(|c| c["State"] == "exited"), "{ps:#?}");
+    let ids: Vec<String> = ps
+        .iter()
+        .map(|c| c["ID"].as_str().unwrap().into())
+        .collect();
+    proj.down_leaves_nothing(&ids, &[]);
+}
