@@ -95,6 +95,7 @@ pub struct Registry {
     child: Child,
     pub port: u16,
     pub log: PathBuf,
+    cfg: PathBuf,
     _token: Option<TokenServer>,
     _dir: tempfile::TempDir,
 }
@@ -133,18 +134,12 @@ impl Registry {
         let cfg_path = dir.path().join("config.yml");
         std::fs::write(&cfg_path, cfg).unwrap();
         let log = dir.path().join("registry.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&cfg_path)
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("start docker-registry");
+        let child = serve(&cfg_path, std::fs::File::create(&log).unwrap());
         let reg = Registry {
             child,
             port,
             log,
+            cfg: cfg_path,
             _token: token,
             _dir: dir,
         };
@@ -160,6 +155,35 @@ impl Registry {
     pub fn requests(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// SIGKILLs the registry, as a crash would; its storage stays.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the registry again (killing it first if it runs) on the same
+    /// port, with the same storage and auth; the log goes on.
+    pub fn restart(&mut self) {
+        self.kill();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        self.child = serve(&self.cfg, log);
+        wait_port(self.port);
+    }
+}
+
+/// `docker-registry serve cfg`, its output to `log`.
+fn serve(cfg: &Path, log: std::fs::File) -> Child {
+    Command::new("docker-registry")
+        .arg("serve")
+        .arg(cfg)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start docker-registry")
 }
 
 impl Drop for Registry {
