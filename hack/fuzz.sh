@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Fuzzes berth's input parsers within a time budget: config.json validation
 # (libberth::bundle), the seccomp compiler with its BPF checked by the
-# interpreter (berth-seccomp), mount options (libberth::mount_options), and
-# pier's image references and layer unpacking (pier-image).
+# interpreter (berth-seccomp), mount options (libberth::mount_options),
+# pier's image references, layer unpacking and registry manifests and
+# indexes (pier-image), and compose files (pier-compose).
 #
 # Usage: hack/fuzz.sh [SECONDS] [TARGET...]
 #   SECONDS  total budget, shared by the targets (default 60)
-#   TARGET   config, seccomp, mount_options, reference, layer (default: all)
+#   TARGET   config, seccomp, mount_options, reference, layer, manifest,
+#            compose (default: all)
 #
 # Environment:
 #   FUZZ_ENGINE  libfuzzer: `cargo fuzz` (coverage-guided, ASan); needs
@@ -24,7 +26,7 @@
 # copy the input to fuzz/regressions/TARGET/ so that it stays fixed.
 set -euo pipefail
 
-usage() { sed -n '7,9s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+usage() { sed -n '8,11s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 case ${1:-} in -h | --help) usage ;; esac
 
 budget=60
@@ -33,9 +35,9 @@ if [[ $# -gt 0 && $1 =~ ^[0-9]+$ ]]; then
 	shift
 fi
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(config seccomp mount_options reference layer)
+[[ ${#targets[@]} -gt 0 ]] || targets=(config seccomp mount_options reference layer manifest compose)
 for t in "${targets[@]}"; do
-	case $t in config | seccomp | mount_options | reference | layer) ;; *) echo "fuzz: unknown target $t" >&2; usage ;; esac
+	case $t in config | seccomp | mount_options | reference | layer | manifest | compose) ;; *) echo "fuzz: unknown target $t" >&2; usage ;; esac
 done
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -9,9 +9,11 @@
 //! that the stable driver reaches deep into the validators instead of
 //! stopping at the JSON parser.
 
+pub mod compose;
 pub mod config;
 pub mod gen;
 pub mod layer;
+pub mod manifest;
 pub mod mount_options;
 pub mod reference;
 pub mod seccomp;
@@ -50,6 +52,16 @@ pub const TARGETS: &[Target] = &[
         name: "layer",
         check: layer::check,
         generate: layer::generate,
+    },
+    Target {
+        name: "manifest",
+        check: manifest::check,
+        generate: manifest::generate,
+    },
+    Target {
+        name: "compose",
+        check: compose::check,
+        generate: compose::generate,
     },
 ];
 

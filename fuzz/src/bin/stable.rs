@@ -91,7 +91,9 @@ fn mutate_bytes(rng: &mut Rng, input: &mut Vec<u8>, other: &[u8]) {
             }
             1 => {
                 let i = rng.below(len + 1);
-                let b = *rng.pick(b"{}[]\",:0123456789-etfn\\/ .\n\x00\xff");
+                // JSON and YAML syntax (anchors, aliases, merge keys, block
+                // scalars, interpolation).
+                let b = *rng.pick(b"{}[]\",:0123456789-etfn\\/ .\n\x00\xff&*<|>#'$");
                 input.insert(i, b);
             }
             2 if len > 0 => {
