@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use pier_compose::{config_hash, load, Error, Options, Project};
+use pier_compose::{config_hash, load, Error, NameOrigin, Options, Project};
 
 use crate::gen::Rng;
 
@@ -169,10 +169,13 @@ fn check_error(e: &Error, msg: &str) {
             );
             return;
         }
-        // Known and reported: an invalid project name (`name: "!!"` in
-        // compose.yaml, COMPOSE_PROJECT_NAME in .env) comes without the
-        // file and line it is on. Checked once the loader says where.
-        Error::ProjectName { .. } => return,
+        Error::ProjectName { origin, .. } => match origin {
+            NameOrigin::Key(loc) => &loc.file,
+            NameOrigin::EnvFile(file) => file,
+            NameOrigin::Flag | NameOrigin::Environment | NameOrigin::Directory(_) => {
+                panic!("impossible project name origin (no -p or environment, in proj/): {msg}")
+            }
+        },
         Error::NotFound { .. } | Error::Stdin => {
             panic!("impossible error with compose.yaml in place: {msg}")
         }

@@ -15,6 +15,6 @@ mod yaml;
 
 pub mod model;
 
-pub use load::{config_hash, load, Error, Options};
+pub use load::{config_hash, load, Error, NameOrigin, Options};
 pub use model::*;
 pub use yaml::Loc;

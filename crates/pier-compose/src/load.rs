@@ -10,6 +10,7 @@ use crate::yaml::{self, Key, Kind, Loc, Node};
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -73,8 +74,43 @@ pub enum Error {
     #[error("{loc}: {path}: {msg}")]
     Invalid { loc: Loc, path: String, msg: String },
     /// the project name is invalid
-    #[error("invalid project name {name:?}: it must contain only lower-case letters, digits, dashes and underscores, and start with a letter or a digit")]
-    ProjectName { name: String },
+    #[error("{origin}: invalid project name {name:?}: it must contain only lower-case letters, digits, dashes and underscores, and start with a letter or a digit")]
+    ProjectName { name: String, origin: NameOrigin },
+}
+
+/// Where the project name came from, in docker compose's order of
+/// precedence; shown in [`Error::ProjectName`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameOrigin {
+    /// `-p`
+    Flag,
+    /// COMPOSE_PROJECT_NAME in the process environment
+    Environment,
+    /// COMPOSE_PROJECT_NAME in an env file (`.env` or `--env-file`)
+    EnvFile(Arc<str>),
+    /// the top-level `name` key, at its value
+    Key(Loc),
+    /// the base name of the project directory
+    Directory(PathBuf),
+}
+
+impl fmt::Display for NameOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameOrigin::Flag => write!(f, "-p"),
+            NameOrigin::Environment => write!(f, "COMPOSE_PROJECT_NAME (environment)"),
+            NameOrigin::EnvFile(file) => write!(f, "{file}: COMPOSE_PROJECT_NAME"),
+            NameOrigin::Key(loc) => write!(f, "{loc}: name"),
+            NameOrigin::Directory(dir) => write!(f, "project directory {}", dir.display()),
+        }
+    }
+}
+
+/// Interpolation variables, and the env file each one that is not from the
+/// process environment came from.
+struct Variables {
+    values: BTreeMap<String, String>,
+    files: BTreeMap<String, Arc<str>>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -94,7 +130,7 @@ pub fn load(opts: &Options) -> Result<Project> {
     };
     let vars = variables(opts, &project_dir)?;
     let interp = Interp {
-        vars: &vars,
+        vars: &vars.values,
         warned: RefCell::new(BTreeSet::new()),
     };
     let mut loader = Loader {
@@ -196,7 +232,7 @@ fn discover(cwd: &Path) -> Result<Vec<PathBuf>> {
 
 /// Interpolation variables: the env files, overridden by the process
 /// environment.
-fn variables(opts: &Options, project_dir: &Path) -> Result<BTreeMap<String, String>> {
+fn variables(opts: &Options, project_dir: &Path) -> Result<Variables> {
     let files: Vec<PathBuf> = if opts.env_files.is_empty() {
         let default = project_dir.join(".env");
         if default.is_file() {
@@ -210,15 +246,17 @@ fn variables(opts: &Options, project_dir: &Path) -> Result<BTreeMap<String, Stri
             .map(|f| clean(&opts.cwd.join(f)))
             .collect()
     };
-    let mut vars = BTreeMap::new();
+    let mut values = BTreeMap::new();
+    let mut origins = BTreeMap::new();
     for f in files {
         let text = std::fs::read_to_string(&f).map_err(|source| Error::Read {
             path: f.clone(),
             source,
         })?;
+        let file = display_name(&f, &opts.cwd);
         let parsed = envfile::parse(&text, &opts.environ).map_err(|e| Error::Syntax {
             loc: Loc {
-                file: display_name(&f, &opts.cwd),
+                file: file.clone(),
                 line: e.line,
                 col: 0,
             },
@@ -226,12 +264,19 @@ fn variables(opts: &Options, project_dir: &Path) -> Result<BTreeMap<String, Stri
         })?;
         for (k, v) in parsed {
             if let Some(v) = v.or_else(|| opts.environ.get(&k).cloned()) {
-                vars.insert(k, v);
+                origins.insert(k.clone(), file.clone());
+                values.insert(k, v);
             }
         }
     }
-    vars.extend(opts.environ.iter().map(|(k, v)| (k.clone(), v.clone())));
-    Ok(vars)
+    for (k, v) in &opts.environ {
+        origins.remove(k);
+        values.insert(k.clone(), v.clone());
+    }
+    Ok(Variables {
+        values,
+        files: origins,
+    })
 }
 
 /// How a file is named in messages: relative to the current directory
@@ -527,24 +572,31 @@ fn normalize_name(name: &str) -> String {
 fn project_name(
     root: &Node,
     opts: &Options,
-    vars: &BTreeMap<String, String>,
+    vars: &Variables,
     project_dir: &Path,
 ) -> Result<String> {
+    const VAR: &str = "COMPOSE_PROJECT_NAME";
     let explicit = match &opts.project_name {
-        Some(n) => Some(n.clone()),
-        None => match vars.get("COMPOSE_PROJECT_NAME").filter(|s| !s.is_empty()) {
-            Some(n) => Some(n.clone()),
+        Some(n) => Some((n.clone(), NameOrigin::Flag)),
+        None => match vars.values.get(VAR).filter(|s| !s.is_empty()) {
+            Some(n) => {
+                let origin = match vars.files.get(VAR) {
+                    Some(file) => NameOrigin::EnvFile(file.clone()),
+                    None => NameOrigin::Environment,
+                };
+                Some((n.clone(), origin))
+            }
             None => match root.get("name") {
-                Some(n) => typing::string(n, "name").map(Some)?,
+                Some(n) => Some((typing::string(n, "name")?, NameOrigin::Key(n.loc.clone()))),
                 None => None,
             },
         },
     };
     match explicit {
-        Some(n) => {
+        Some((n, origin)) => {
             let norm = normalize_name(&n);
             if norm.is_empty() || !norm.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-                return Err(Error::ProjectName { name: n });
+                return Err(Error::ProjectName { name: n, origin });
             }
             Ok(norm)
         }
@@ -557,7 +609,10 @@ fn project_name(
                 .trim_start_matches(['_', '-'])
                 .to_string();
             if norm.is_empty() {
-                return Err(Error::ProjectName { name: base });
+                return Err(Error::ProjectName {
+                    name: base,
+                    origin: NameOrigin::Directory(project_dir.to_path_buf()),
+                });
             }
             Ok(norm)
         }
@@ -565,12 +620,7 @@ fn project_name(
 }
 
 /// Types the merged tree.
-fn project(
-    root: &Node,
-    opts: &Options,
-    vars: &BTreeMap<String, String>,
-    project_dir: &Path,
-) -> Result<Project> {
+fn project(root: &Node, opts: &Options, vars: &Variables, project_dir: &Path) -> Result<Project> {
     let entries = typing::map(root, "")?;
     for (k, _) in entries {
         match k.text.as_str() {
@@ -611,7 +661,7 @@ fn project(
     }
 
     let mut active: BTreeSet<String> = opts.profiles.iter().map(|p| p.trim().to_string()).collect();
-    if let Some(p) = vars.get("COMPOSE_PROFILES") {
+    if let Some(p) = vars.values.get("COMPOSE_PROFILES") {
         active.extend(p.split(',').map(|s| s.trim().to_string()));
     }
     active.retain(|p| !p.is_empty());
@@ -628,11 +678,11 @@ fn project(
     }
     let ctx = typing::Ctx {
         project_dir,
-        home: vars.get("HOME").map(String::as_str),
+        home: vars.values.get("HOME").map(String::as_str),
         services: &enabled,
         networks: &networks,
         volumes: &volumes,
-        vars,
+        vars: &vars.values,
     };
     let mut project = Project {
         name: name.clone(),
@@ -712,4 +762,124 @@ pub fn config_hash(service: &Service) -> String {
     }
     let digest = Sha256::digest(value.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: &str = "it must contain only lower-case letters, digits, dashes and underscores, and start with a letter or a digit";
+
+    /// The error of loading `files` from a fresh project directory named
+    /// `dir_name` (the current directory), after `f` on the options.
+    fn load_err(dir_name: &str, files: &[(&str, &str)], f: impl FnOnce(&mut Options)) -> Error {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(dir_name);
+        for (name, text) in files {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let mut opts = Options {
+            cwd: dir,
+            ..Options::default()
+        };
+        f(&mut opts);
+        load(&opts).unwrap_err()
+    }
+
+    #[test]
+    fn project_name_error_names_the_key() {
+        let e = load_err(
+            "p",
+            &[("compose.yaml", "name: \"!!\"\nservices: {}\n")],
+            |_| {},
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("compose.yaml:1:7: name: invalid project name \"!!\": {RULE}")
+        );
+    }
+
+    #[test]
+    fn project_name_error_names_the_env_file() {
+        let compose = ("compose.yaml", "name: ok\nservices: {}\n");
+        let e = load_err(
+            "p",
+            &[compose, (".env", "A=1\nCOMPOSE_PROJECT_NAME=_x\n")],
+            |_| {},
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(".env: COMPOSE_PROJECT_NAME: invalid project name \"_x\": {RULE}")
+        );
+        // --env-file: the last file that sets it.
+        let e = load_err(
+            "p",
+            &[
+                compose,
+                ("a.env", "COMPOSE_PROJECT_NAME=fine\n"),
+                ("envs/b.env", "COMPOSE_PROJECT_NAME=-b\n"),
+            ],
+            |o| o.env_files = vec!["a.env".into(), "envs/b.env".into()],
+        );
+        assert!(
+            e.to_string()
+                .starts_with("envs/b.env: COMPOSE_PROJECT_NAME: invalid project name \"-b\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn project_name_error_names_the_environment() {
+        // The process environment wins over .env, and is what is named.
+        let e = load_err(
+            "p",
+            &[
+                ("compose.yaml", "services: {}\n"),
+                (".env", "COMPOSE_PROJECT_NAME=fine\n"),
+            ],
+            |o| {
+                o.environ
+                    .insert("COMPOSE_PROJECT_NAME".into(), "_env".into());
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("COMPOSE_PROJECT_NAME (environment): invalid project name \"_env\": {RULE}")
+        );
+    }
+
+    #[test]
+    fn project_name_error_names_the_flag() {
+        let e = load_err("p", &[("compose.yaml", "name: ok\nservices: {}\n")], |o| {
+            o.project_name = Some("_bad".into());
+        });
+        assert_eq!(
+            e.to_string(),
+            format!("-p: invalid project name \"_bad\": {RULE}")
+        );
+        assert!(
+            matches!(e, Error::ProjectName { ref origin, .. } if *origin == NameOrigin::Flag),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn project_name_error_names_the_directory() {
+        let e = load_err("__", &[("compose.yaml", "services: {}\n")], |_| {});
+        let Error::ProjectName {
+            origin: NameOrigin::Directory(dir),
+            ..
+        } = &e
+        else {
+            panic!("{e:?}");
+        };
+        assert!(dir.ends_with("__"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("project directory {}: ", dir.display())),
+            "{e}"
+        );
+    }
 }

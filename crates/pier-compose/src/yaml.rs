@@ -123,6 +123,18 @@ impl Node {
     }
 }
 
+/// The most nodes that aliases may produce in one file, counted as copies
+/// of their anchored nodes (scalars, sequences, mappings and keys; merge
+/// keys `<<: *a` included, as they are aliases too). Without a cap a file
+/// of a few hundred bytes ("billion laughs": anchors of ten aliases to the
+/// previous one) expands to billions of nodes and runs out of memory.
+/// go-yaml, which docker compose uses, fails with "excessive aliasing" once
+/// about 400,000 decoded nodes come from aliases (99% of a small document,
+/// falling to 10% of a large one); a fixed budget above that accepts every
+/// file docker compose accepts, and at about 100 bytes a node (with its
+/// text) bounds the copies to about 100 MB.
+const ALIAS_NODE_BUDGET: usize = 1_000_000;
+
 /// A YAML error at a place.
 #[derive(Debug, Clone, PartialEq)]
 pub struct YamlError {
@@ -135,19 +147,26 @@ enum Frame {
         loc: Loc,
         anchor: usize,
         items: Vec<Node>,
+        /// Nodes in `items`, all levels.
+        nodes: usize,
     },
     Map {
         loc: Loc,
         anchor: usize,
         entries: Vec<(Node, Node)>,
         key: Option<Node>,
+        /// Nodes in `entries` and `key`, all levels.
+        nodes: usize,
     },
 }
 
 struct Builder {
     file: Arc<str>,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes and how many nodes each is, all levels.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes produced by aliases so far (see [`ALIAS_NODE_BUDGET`]).
+    aliased: usize,
     docs: Vec<Node>,
     doc_starts: usize,
     error: Option<YamlError>,
@@ -172,17 +191,52 @@ impl Builder {
         }
     }
 
-    fn push(&mut self, node: Node, anchor: usize) {
+    /// Adds a finished node of `count` nodes (all levels) to its parent.
+    fn push(&mut self, node: Node, anchor: usize, count: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), count));
         }
         match self.stack.last_mut() {
             None => self.docs.push(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
-                None => *key = Some(node),
-                Some(k) => entries.push((k, node)),
-            },
+            Some(Frame::Seq { items, nodes, .. }) => {
+                *nodes = nodes.saturating_add(count);
+                items.push(node);
+            }
+            Some(Frame::Map {
+                entries,
+                key,
+                nodes,
+                ..
+            }) => {
+                *nodes = nodes.saturating_add(count);
+                match key.take() {
+                    None => *key = Some(node),
+                    Some(k) => entries.push((k, node)),
+                }
+            }
+        }
+    }
+
+    /// Pushes a copy of the node anchored as `id`, unless that takes the
+    /// nodes produced by aliases over [`ALIAS_NODE_BUDGET`].
+    fn alias(&mut self, id: usize, loc: Loc) {
+        let Some(count) = self.anchors.get(&id).map(|(_, count)| *count) else {
+            self.fail(loc, "alias to an unknown anchor");
+            return;
+        };
+        // Checked before the copy is made: a bomb stops at the alias that
+        // crosses the budget, with no more than the budget copied.
+        self.aliased = self.aliased.saturating_add(count);
+        if self.aliased > ALIAS_NODE_BUDGET {
+            self.fail(
+                loc,
+                format!("too many nodes from aliases (over {ALIAS_NODE_BUDGET}): an alias bomb?"),
+            );
+            return;
+        }
+        if let Some((node, _)) = self.anchors.get(&id) {
+            let node = node.clone();
+            self.push(node, 0, count);
         }
     }
 
@@ -252,13 +306,7 @@ impl MarkedEventReceiver for Builder {
                     );
                 }
             }
-            Event::Alias(id) => match self.anchors.get(&id) {
-                Some(node) => {
-                    let node = node.clone();
-                    self.push(node, 0);
-                }
-                None => self.fail(loc, "alias to an unknown anchor"),
-            },
+            Event::Alias(id) => self.alias(id, loc),
             Event::Scalar(text, style, anchor, _tag) => {
                 let plain = style == TScalarStyle::Plain;
                 let kind = if plain && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL")
@@ -267,22 +315,34 @@ impl MarkedEventReceiver for Builder {
                 } else {
                     Kind::Scalar(text, plain)
                 };
-                self.push(Node::new(kind, loc), anchor);
+                self.push(Node::new(kind, loc), anchor, 1);
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
                 loc,
                 anchor,
                 items: Vec::new(),
+                nodes: 0,
             }),
             Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
                 loc,
                 anchor,
                 entries: Vec::new(),
                 key: None,
+                nodes: 0,
             }),
             Event::SequenceEnd => {
-                if let Some(Frame::Seq { loc, anchor, items }) = self.stack.pop() {
-                    self.push(Node::new(Kind::Seq(items), loc), anchor);
+                if let Some(Frame::Seq {
+                    loc,
+                    anchor,
+                    items,
+                    nodes,
+                }) = self.stack.pop()
+                {
+                    self.push(
+                        Node::new(Kind::Seq(items), loc),
+                        anchor,
+                        nodes.saturating_add(1),
+                    );
                 }
             }
             Event::MappingEnd => {
@@ -290,11 +350,14 @@ impl MarkedEventReceiver for Builder {
                     loc,
                     anchor,
                     entries,
+                    nodes,
                     ..
                 }) = self.stack.pop()
                 {
+                    // Merged entries are counted once, in the alias that
+                    // brought them (`<<: *a`), even when a key overrides them.
                     let node = self.finish_map(loc, entries);
-                    self.push(node, anchor);
+                    self.push(node, anchor, nodes.saturating_add(1));
                 }
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
@@ -309,6 +372,7 @@ pub fn parse(file: &Arc<str>, text: &str) -> Result<Option<Node>, YamlError> {
         file: file.clone(),
         stack: Vec::new(),
         anchors: HashMap::new(),
+        aliased: 0,
         docs: Vec::new(),
         doc_starts: 0,
         error: None,
@@ -387,5 +451,78 @@ mod tests {
         let e = p("a: [1\n").unwrap_err();
         assert!(e.msg.contains("invalid YAML"));
         assert_eq!(p("").unwrap(), None);
+    }
+
+    /// `levels` anchors of `width` aliases each to the one before, as
+    /// sequences (`x-l1: &l1 [*l0, *l0]`) or, with `merge`, as mappings of
+    /// merge keys (`x-l1: &l1 {k0: {<<: *l0}, k1: {<<: *l0}}`).
+    fn bomb(levels: usize, width: usize, merge: bool) -> String {
+        let mut s = String::from(if merge {
+            "x-l0: &l0 {k: lol}\n"
+        } else {
+            "x-l0: &l0 [lol]\n"
+        });
+        for l in 1..=levels {
+            let refs: Vec<String> = (0..width)
+                .map(|i| match merge {
+                    true => format!("k{i}: {{<<: *l{}}}", l - 1),
+                    false => format!("*l{}", l - 1),
+                })
+                .collect();
+            match merge {
+                true => s.push_str(&format!("x-l{l}: &l{l} {{{}}}\n", refs.join(", "))),
+                false => s.push_str(&format!("x-l{l}: &l{l} [{}]\n", refs.join(", "))),
+            }
+        }
+        s.push_str("services: {}\n");
+        s
+    }
+
+    #[test]
+    fn alias_bomb() {
+        // The 456-byte file that once took 13 s and 4 GB (10^7 nodes).
+        let text = bomb(7, 10, false);
+        assert_eq!(text.len(), 456);
+        let e = p(&text).unwrap_err();
+        assert_eq!(
+            e.msg,
+            "too many nodes from aliases (over 1000000): an alias bomb?"
+        );
+        // l0..l5 are 2, 21, ..., 211111 nodes; the aliases of lines 2-6
+        // produce 234560 of them, and the fourth *l5 of line 7 (x-l6)
+        // crosses the budget: l6 and l7 are never built.
+        assert_eq!((&*e.loc.file, e.loc.line, e.loc.col), ("c.yaml", 7, 27));
+        // Merge keys copy their source too.
+        let e = p(&bomb(7, 10, true)).unwrap_err();
+        assert!(e.msg.contains("too many nodes from aliases"), "{e:?}");
+        assert_eq!(e.loc.line, 7);
+    }
+
+    #[test]
+    fn many_aliases_load() {
+        // Under the budget: 10^5 copies of [lol] in one sequence.
+        let n = p(&bomb(5, 10, false)).unwrap().unwrap();
+        assert_eq!(
+            n.get("x-l5")
+                .unwrap()
+                .to_json()
+                .to_string()
+                .matches("lol")
+                .count(),
+            100_000
+        );
+        let n = p(&bomb(5, 10, true)).unwrap().unwrap();
+        assert!(matches!(n.get("x-l5").unwrap().kind, Kind::Map(ref e) if e.len() == 10));
+        // A large file with an anchor used by every service.
+        let mut text = String::from(
+            "x-d: &d\n  image: x\n  restart: always\n  environment: [A=1, B=2]\nservices:\n",
+        );
+        for i in 0..5000 {
+            text.push_str(&format!("  s{i}:\n    <<: *d\n    labels: {{n: \"{i}\"}}\n    networks: &n{i} [default]\n    x-n: *n{i}\n"));
+        }
+        let n = p(&text).unwrap().unwrap();
+        let s = n.get("services").unwrap().get("s4999").unwrap();
+        assert_eq!(s.get("image").unwrap().kind, Kind::Scalar("x".into(), true));
+        assert_eq!(s.get("x-n").unwrap(), s.get("networks").unwrap());
     }
 }
