@@ -497,6 +497,21 @@ impl Manager for FsManager {
         if let Some(cg) = self.v1("freezer") {
             let _ = cg.try_write("freezer.state", "THAWED");
         }
+        // The usual case, a container whose processes are all gone and that
+        // made no child cgroups: one rmdir per hierarchy. rmdir(2) fails
+        // with EBUSY while a task or a child cgroup remains, so nothing
+        // alive is skipped; anything left goes the long way below.
+        let mut left = false;
+        for h in &self.layout.hierarchies {
+            match std::fs::remove_dir(self.dir(&h.mount_point)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(_) => left = true,
+            }
+        }
+        if !left {
+            return Ok(());
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut delay = Duration::from_micros(200);
         loop {

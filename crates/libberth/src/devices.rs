@@ -83,14 +83,35 @@ pub fn apply(
         return berth_cgroups::apply_device_rules_v2(&dir, &all).map_err(Into::into);
     };
     let dir = h.mount_point.join(cgroup_path.trim_start_matches('/'));
-    let write = |file: &str, value: &str| -> Result<()> {
+    // One open file per control file: the kernel takes each write(2) as one
+    // rule, so the ~15 rules of a container cost a write each, not an
+    // open, a write and a close.
+    let mut files: Vec<(String, std::fs::File)> = Vec::with_capacity(2);
+    let mut write = |file: &str, value: &str| -> Result<()> {
+        use std::io::Write as _;
         let path = dir.join(file);
-        std::fs::write(&path, value).map_err(|e| {
+        let fail = |e: std::io::Error| {
             Error::Init(format!(
                 "failed to write {value:?} to {}: {e}",
                 Path::new(&path).display()
             ))
-        })
+        };
+        let idx = match files.iter().position(|(n, _)| n == file) {
+            Some(i) => i,
+            None => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(fail)?;
+                files.push((file.to_owned(), f));
+                files.len() - 1
+            }
+        };
+        let n = files[idx].1.write(value.as_bytes()).map_err(fail)?;
+        if n != value.len() {
+            return Err(fail(std::io::Error::from(std::io::ErrorKind::WriteZero)));
+        }
+        Ok(())
     };
     for (i, r) in rules.iter().enumerate() {
         let access = r.access().as_deref().unwrap_or("rwm");

@@ -298,7 +298,13 @@ fn lookup(arg0: &str, env: &[String]) -> Result<CString> {
     )))
 }
 
-fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+/// setrlimit(2)'s resource type: an enum in glibc, an int in musl.
+#[cfg(target_env = "gnu")]
+type RlimitResource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type RlimitResource = libc::c_int;
+
+fn rlimit_resource(t: PosixRlimitType) -> RlimitResource {
     use PosixRlimitType as R;
     match t {
         R::RlimitCpu => libc::RLIMIT_CPU,

@@ -61,6 +61,8 @@ fn locked_flags(target: &str) -> MsFlags {
         return MsFlags::empty();
     };
     use nix::sys::statvfs::FsFlags as S;
+    // ST_RELATIME (statvfs(3)); nix names it only for glibc.
+    const ST_RELATIME: S = S::from_bits_retain(0x1000);
     let f = st.flags();
     let mut m = MsFlags::empty();
     for (s, ms) in [
@@ -70,7 +72,7 @@ fn locked_flags(target: &str) -> MsFlags {
         (S::ST_RDONLY, MsFlags::MS_RDONLY),
         (S::ST_NOATIME, MsFlags::MS_NOATIME),
         (S::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (S::ST_RELATIME, MsFlags::MS_RELATIME),
+        (ST_RELATIME, MsFlags::MS_RELATIME),
     ] {
         if f.contains(s) {
             m |= ms;

@@ -8,7 +8,7 @@ use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::FileTypeExt;
 
 use crate::{Error, Result};
 
@@ -100,11 +100,19 @@ pub fn setup_console(
             }
         }
         // Mount on exactly the file checked, never through a link swapped in.
-        let target = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
-            .open(console)
-            .map_err(Error::io("open", console))?;
+        // nix's open: std's custom flags lose O_PATH on musl.
+        let target = nix::fcntl::open(
+            console,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map(|fd| {
+            // SAFETY: a new fd we own.
+            unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+        })
+        .map_err(Error::sys("open", console.display()))?;
         let target_path = format!("/proc/self/fd/{}", target.as_raw_fd());
         mount(
             Some(pts.as_str()),

@@ -738,7 +738,7 @@ services:
     );
     let proj = Project::new(&p, "intr", &yaml);
     let rt = runtime();
-    let mut child = p
+    let child = p
         .cmd(&["compose", "--runtime", &rt, "-p", "intr", "up"])
         .current_dir(proj.dir.path())
         .stdout(std::process::Stdio::piped())

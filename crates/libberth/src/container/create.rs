@@ -190,13 +190,18 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         std::os::unix::fs::PermissionsExt::from_mode(0o622),
     )
     .map_err(Error::io("chmod", &fifo_path))?;
-    let fifo = OwnedFd::from(
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH)
-            .open(&fifo_path)
-            .map_err(Error::io("open", &fifo_path))?,
-    );
+    // nix's open, not std's OpenOptions: std's custom flags lose O_PATH on
+    // musl, and a plain open of a fifo blocks until a writer comes.
+    let fifo = nix::fcntl::open(
+        &fifo_path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map(|fd| {
+        // SAFETY: a new fd we own.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    })
+    .map_err(Error::sys("open", fifo_path.display()))?;
 
     let mut st = State {
         oci_version: crate::OCI_VERSION.to_owned(),
@@ -576,4 +581,4 @@ fn write_id_maps(pid: i32, linux: &oci_spec::runtime::Linux) -> Result<()> {
     Ok(())
 }
 
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::FromRawFd;
