@@ -48,6 +48,11 @@ pub fn exec_writes(process: &Process, apparmor_new_attr: bool) -> Vec<(&'static 
 
 /// Sets the labels the next execve gives the process.
 pub fn apply_exec_labels(process: &Process) -> Result<()> {
+    let set = |l: &Option<String>| l.as_deref().is_some_and(|l| !l.is_empty());
+    if !set(process.apparmor_profile()) && !set(process.selinux_label()) {
+        // The usual case, on every container start: not even a stat.
+        return Ok(());
+    }
     let new_attr = std::path::Path::new("/proc/self/attr/apparmor/exec").exists();
     for (file, value) in exec_writes(process, new_attr) {
         crate::sys::write_proc(file, &value).map_err(|e| {

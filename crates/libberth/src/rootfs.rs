@@ -248,8 +248,8 @@ fn mount_one(cx: &RootfsContext<'_>, root: &OwnedFd, index: usize, m: &Mount) ->
         .spec
         .linux()
         .as_ref()
-        .and_then(|l| l.mount_label().clone());
-    let data = crate::lsm::mount_data(typ, opts.is_bind(), opts.data_string(), label.as_deref());
+        .and_then(|l| l.mount_label().as_deref());
+    let data = crate::lsm::mount_data(typ, opts.is_bind(), opts.data_string(), label);
     let flags = opts.flags - MsFlags::MS_REMOUNT;
     do_mount(
         Some(&source),

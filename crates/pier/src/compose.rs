@@ -859,18 +859,12 @@ impl Engine<'_> {
         let known = |s: &str| {
             self.project.services.contains_key(s) || self.project.disabled.contains_key(s)
         };
-        let mut order: BTreeSet<String> = self.project.services.keys().cloned().collect();
-        order.extend(self.project.disabled.keys().cloned());
-        let mut order: Vec<String> = order.into_iter().collect();
-        order.reverse();
-        // Dependents first: reverse start order over the enabled services.
-        if let Ok(o) = self.order(&self.project.services.keys().cloned().collect()) {
-            let mut rev = o;
-            rev.reverse();
-            order.retain(|s| !rev.contains(s));
-            rev.extend(order);
-            order = rev;
-        }
+        // Dependents first: services of inactive profiles (they may depend
+        // on enabled ones, never the reverse), then the reverse start order.
+        let mut order: Vec<String> = self.project.disabled.keys().cloned().collect();
+        let mut enabled = self.order(&self.project.services.keys().cloned().collect())?;
+        enabled.reverse();
+        order.extend(enabled);
         let mut doomed: Vec<&Member> = Vec::new();
         for s in &order {
             doomed.extend(members.iter().filter(|m| &m.service == s));
