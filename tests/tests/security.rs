@@ -140,16 +140,18 @@ fn leaked_fd_as_cwd_cannot_reach_the_host() {
     }
 }
 
+/// Whether AppArmor or SELinux is active, as libberth::lsm decides it:
+/// there the labels are applied instead of refused.
+fn lsm_active() -> bool {
+    fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.starts_with('Y'))
+        || std::path::Path::new("/sys/fs/selinux/enforce").exists()
+}
+
 /// AppArmor and SELinux labels where the LSM is not active: a clear error
 /// naming the field, never a container silently running unconfined.
 #[test]
 fn lsm_labels_without_the_lsm_fail_clearly() {
-    // Where an LSM is active the labels are applied instead (berth's own
-    // detection, libberth::lsm, is what decides).
-    let apparmor = fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|s| s.starts_with('Y'));
-    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
-    if !is_berth(&Runtime::new()) || apparmor || selinux {
+    if !is_berth(&Runtime::new()) || lsm_active() {
         return;
     }
     let rt = Runtime::new();
@@ -185,10 +187,7 @@ fn lsm_labels_without_the_lsm_fail_clearly() {
 /// The same for the labels of an exec: `--apparmor`, `--process-label`.
 #[test]
 fn exec_labels_without_the_lsm_fail_clearly() {
-    let apparmor = fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|s| s.starts_with('Y'));
-    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
-    if !is_berth(&Runtime::new()) || apparmor || selinux {
+    if !is_berth(&Runtime::new()) || lsm_active() {
         return;
     }
     let rt = Runtime::new();

@@ -83,6 +83,14 @@ impl<'a> Project<'a> {
             .to_string()
     }
 
+    /// The ids of every container of the project.
+    fn ids(&self) -> Vec<String> {
+        self.ps()
+            .iter()
+            .map(|c| c["ID"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     /// `down -v`, then nothing of the project may be left: containers,
     /// their mounts, cgroups and monitors, networks, bridges, volumes.
     fn down_leaves_nothing(&self, ids: &[String], bridges: &[String]) {
@@ -295,11 +303,7 @@ networks:
         .collect();
     assert!(left.is_empty(), "{left:#?}");
 
-    let ids: Vec<String> = proj
-        .ps()
-        .iter()
-        .map(|c| c["ID"].as_str().unwrap().into())
-        .collect();
+    let ids = proj.ids();
     let bridge = bridge_of(&p, "shared_default");
     proj.down_leaves_nothing(&ids, &[bridge]);
 }
@@ -371,11 +375,7 @@ networks:
     );
     assert!(proj.ps().iter().all(|c| c["Service"] != "needs-sick"));
 
-    let ids: Vec<String> = proj
-        .ps()
-        .iter()
-        .map(|c| c["ID"].as_str().unwrap().into())
-        .collect();
+    let ids = proj.ids();
     let bridge = bridge_of(&p, "deps_default");
     // `down` removes containers of services in inactive profiles too.
     proj.down_leaves_nothing(&ids, &[bridge]);
@@ -416,11 +416,7 @@ services:
     assert!(text(&out.stdout).contains("one-off"), "{out:?}");
     assert_eq!(proj.ps().len(), 2, "{:#?}", proj.ps());
 
-    let ids: Vec<String> = proj
-        .ps()
-        .iter()
-        .map(|c| c["ID"].as_str().unwrap().into())
-        .collect();
+    let ids = proj.ids();
     proj.down_leaves_nothing(&ids, &[]);
 }
 
@@ -535,11 +531,7 @@ networks:
     assert_ne!(started("tiers-api-1"), api0);
     assert_eq!(started("tiers-ui-1"), ui0);
 
-    let ids: Vec<String> = proj
-        .ps()
-        .iter()
-        .map(|c| c["ID"].as_str().unwrap().into())
-        .collect();
+    let ids = proj.ids();
     let bridges = [bridge_of(&p, "tiers_front"), bridge_of(&p, "tiers_back")];
     proj.down_leaves_nothing(&ids, &bridges);
 }
@@ -579,11 +571,7 @@ networks:
     wait_until("the sidecar's output", Duration::from_secs(20), || {
         proj.ok(&["logs", "sidecar"]).contains("served-by-shared")
     });
-    let ids: Vec<String> = proj
-        .ps()
-        .iter()
-        .map(|c| c["ID"].as_str().unwrap().into())
-        .collect();
+    let ids = proj.ids();
     let bridge = bridge_of(&p, "sidecar_default");
     proj.down_leaves_nothing(&ids, &[bridge]);
 }
@@ -627,11 +615,7 @@ services:
         images.contains(&format!("{}/compose/busybox", reg.host())) && images.contains(" 1 "),
         "{images}"
     );
-    let ids: Vec<String> = proj
-        .ps()
-        .iter()
-        .map(|c| c["ID"].as_str().unwrap().into())
-        .collect();
+    let ids = proj.ids();
     proj.down_leaves_nothing(&ids, &[]);
 }
 
