@@ -13,6 +13,12 @@ use cli::{Cli, Command, CreateArgs};
 use libberth::container::{self, CreateOptions, ExecOptions, RunOptions};
 use libberth::state::Root;
 
+/// The static musl build's allocator (see Cargo.toml). berth is single-threaded
+/// whenever it forks, so the allocator's lock is never held across clone3.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 fn main() {
     let args = cli::normalize(std::env::args());
     let cli = match Cli::try_parse_from(&args) {
