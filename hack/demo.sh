@@ -5,12 +5,11 @@
 # Usage: sudo hack/demo.sh
 #
 # Environment:
-#   BERTH  runtime to demo (default: build target/release/berth);
+#   BERTH  runtime to demo (default: build it with hack/build-berth.sh);
 #          BERTH=runc shows the reference behaviour
 set -euo pipefail
 
 hack=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(dirname "$hack")
 
 if [[ $(id -u) -ne 0 ]]; then
 	echo "demo: run as root: containers need namespaces and cgroups (sudo $0)" >&2
@@ -23,9 +22,8 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 "$hack/install-deps.sh"
 
 if [[ -z ${BERTH:-} ]]; then
-	step "building berth: cargo build --release -p berth"
-	(cd "$repo" && cargo build --release -p berth)
-	BERTH=$repo/target/release/berth
+	step "building berth: hack/build-berth.sh (static musl when it can, else glibc)"
+	BERTH=$("$hack/build-berth.sh")
 fi
 if ! berth=$(command -v "$BERTH"); then
 	echo "demo: runtime '$BERTH' not found" >&2

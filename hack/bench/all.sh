@@ -18,8 +18,8 @@
 #   BATCH         containers in the batch benchmark (default 100),
 #                 PARALLEL at a time (default 2), BATCH_ROUNDS rounds
 #                 (default 5)
-#   BERTH         berth binary; when unset, `cargo build --release -p berth`
-#                 runs first and target/release/berth is used. Either way the
+#   BERTH         berth binary; when unset, hack/build-berth.sh builds the
+#                 release binary (static musl when it can) and that is used. Either way the
 #                 binary is copied first, so a rebuild during the run cannot
 #                 change it.
 #   RUNC, CRUN    runc and crun binaries (default: found on PATH)
@@ -278,17 +278,16 @@ for c in "${contenders[@]}"; do
 	case $c in
 	berth)
 		if [[ -z ${BERTH:-} ]]; then
-			log "building berth (release)"
-			(cd "$repo" && cargo build --quiet --release -p berth) || die "cargo build failed"
-			b=$repo/target/release/berth
+			log "building berth (release: hack/build-berth.sh)"
+			b=$("$hack/build-berth.sh") || die "building berth failed"
 		else
 			b=$BERTH
 		fi
-		if ! b=$(command -v "$b"); then
-			echo "bench: skipping berth: binary '${BERTH:-$repo/target/release/berth}' not found" >&2
+		if ! found=$(command -v "$b"); then
+			echo "bench: skipping berth: binary '$b' not found" >&2
 			continue
 		fi
-		cp -- "$b" "$tmp/bin/berth"
+		cp -- "$found" "$tmp/bin/berth"
 		bin[berth]=$tmp/bin/berth
 		names+=(berth)
 		;;

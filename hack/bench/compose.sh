@@ -175,12 +175,13 @@ trap 'log terminated; exit 143' TERM
 
 # --- binaries and the image ---------------------------------------------------------
 mkdir -p "$tmp/bin"
-if [[ -z ${PIER:-} || -z ${BERTH:-} ]]; then
-	log "building release binaries..."
-	(cd "$repo" && cargo build --release -q -p pier -p berth)
+if [[ -z ${PIER:-} ]]; then
+	log "building pier (release)..."
+	(cd "$repo" && cargo build --release -q -p pier)
 fi
+[[ -n ${BERTH:-} ]] || BERTH=$("$repo/hack/build-berth.sh")
 cp "${PIER:-$repo/target/release/pier}" "$tmp/bin/pier"
-cp "${BERTH:-$repo/target/release/berth}" "$tmp/bin/berth"
+cp "$BERTH" "$tmp/bin/berth"
 gcc -O2 -Wall -Wextra -Werror -o "$tmp/bin/timer" "$here/timer.c"
 
 log "building the image (hack/mkimage.sh)..."

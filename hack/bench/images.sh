@@ -50,7 +50,8 @@ cleanup() {
 	fi
 	rm -rf -- "$work"
 }
-trap 'rc=$?; cleanup; exit $rc' EXIT
+# shellcheck disable=SC2154 # rc is assigned inside the trap
+trap 'rc=$?; cleanup; exit "$rc"' EXIT
 trap 'exit 130' INT TERM
 
 if [[ -z ${PIER:-} || -z ${UNPACK:-} ]]; then

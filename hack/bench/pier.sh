@@ -37,9 +37,10 @@ podman_flags=(--root "$tmp/podman" --runroot "$tmp/podman-run" --cgroup-manager=
 trap cleanup EXIT
 
 echo "building release binaries..." >&2
-(cd "$repo" && cargo build --release -q -p pier -p berth)
+(cd "$repo" && cargo build --release -q -p pier)
 mkdir -p "$tmp/bin"
-cp "$repo/target/release/pier" "$repo/target/release/berth" "$tmp/bin/"
+cp "$repo/target/release/pier" "$tmp/bin/"
+cp "$("$repo/hack/build-berth.sh")" "$tmp/bin/berth"
 gcc -O2 -Wall -Wextra -Werror -o "$tmp/bin/timer" "$here/timer.c"
 
 echo "building the image (hack/mkimage.sh)..." >&2
