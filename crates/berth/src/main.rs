@@ -1,6 +1,8 @@
 //! berth: a runc-compatible OCI runtime. This binary only parses the
 //! command line and calls libberth.
 
+#[cfg(any(target_env = "musl", test))]
+mod alloc;
 mod cli;
 mod log;
 
@@ -13,11 +15,10 @@ use cli::{Cli, Command, CreateArgs};
 use libberth::container::{self, CreateOptions, ExecOptions, RunOptions};
 use libberth::state::Root;
 
-/// The static musl build's allocator (see Cargo.toml). berth is single-threaded
-/// whenever it forks, so the allocator's lock is never held across clone3.
+/// The static musl build's allocator: see alloc.rs.
 #[cfg(target_env = "musl")]
 #[global_allocator]
-static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static ALLOC: alloc::SpinDlmalloc = alloc::SpinDlmalloc::new();
 
 fn main() {
     let args = cli::normalize(std::env::args());
