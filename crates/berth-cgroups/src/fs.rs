@@ -283,21 +283,47 @@ impl FsManager {
     }
 
     /// v1 cpuset refuses tasks until `cpuset.cpus` and `cpuset.mems` are
-    /// set, and new directories start empty: copy each level from its parent.
-    fn init_cpuset(&self, mount_point: &Path) -> Result<()> {
+    /// set, and new directories start empty (unless the parent has
+    /// `cgroup.clone_children`): give each empty level its parent's values,
+    /// top down. A level's values are read once and serve as the next
+    /// level's parent values; the root's are read only if the first level
+    /// is empty. `leaf_created`: the container's own directory was just
+    /// made by us, so it gets its parent's values without being read first
+    /// (writing them over clone_children's copy changes nothing).
+    fn init_cpuset(&self, mount_point: &Path, leaf_created: bool) -> Result<()> {
+        const FILES: [&str; 2] = ["cpuset.cpus", "cpuset.mems"];
+        let read = |path: &Path| {
+            std::fs::read_to_string(path)
+                .map(|v| v.trim().to_owned())
+                .map_err(io_err("read", path))
+        };
+        let read_both = |dir: &Path| -> Result<[String; 2]> {
+            Ok([read(&dir.join(FILES[0]))?, read(&dir.join(FILES[1]))?])
+        };
+        let parts: Vec<&str> = self.path.split('/').filter(|p| !p.is_empty()).collect();
         let mut dir = mount_point.to_path_buf();
-        for part in self.path.split('/').filter(|p| !p.is_empty()) {
-            let parent = dir.clone();
+        // The parent's values, once known.
+        let mut parent: Option<[String; 2]> = None;
+        for (n, part) in parts.iter().enumerate() {
+            let parent_dir = dir.clone();
             dir.push(part);
-            for file in ["cpuset.cpus", "cpuset.mems"] {
-                let target = dir.join(file);
-                let current = std::fs::read_to_string(&target).map_err(io_err("read", &target))?;
-                if current.trim().is_empty() {
-                    let from = parent.join(file);
-                    let value = std::fs::read_to_string(&from).map_err(io_err("read", &from))?;
-                    std::fs::write(&target, value.trim()).map_err(io_err("write", &target))?;
+            let mut own = if leaf_created && n + 1 == parts.len() {
+                [String::new(), String::new()]
+            } else {
+                read_both(&dir)?
+            };
+            for i in 0..2 {
+                if own[i].is_empty() {
+                    if parent.is_none() {
+                        parent = Some(read_both(&parent_dir)?);
+                    }
+                    let value = &parent.as_ref().map_or("", |p| p[i].as_str());
+                    let target = dir.join(FILES[i]);
+                    std::fs::write(&target, value).map_err(io_err("write", &target))?;
+                    own[i] = value.to_string();
                 }
             }
+            parent = Some(own);
         }
         Ok(())
     }
@@ -339,9 +365,18 @@ impl Manager for FsManager {
     fn create(&self) -> Result<()> {
         for h in &self.layout.hierarchies {
             let dir = self.dir(&h.mount_point);
-            std::fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+            // One mkdir when the parent exists, as it usually does.
+            let created = match std::fs::create_dir(&dir) {
+                Ok(()) => true,
+                Err(e) if e.kind() == ErrorKind::AlreadyExists && dir.is_dir() => false,
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    std::fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+                    true
+                }
+                Err(e) => return Err(io_err("create", &dir)(e)),
+            };
             if h.controllers.iter().any(|c| c == "cpuset") {
-                self.init_cpuset(&h.mount_point)?;
+                self.init_cpuset(&h.mount_point, created)?;
             }
         }
         // On a pure v2 host, make every controller the tree offers available
@@ -492,11 +527,6 @@ impl Manager for FsManager {
     }
 
     fn destroy(&self) -> Result<()> {
-        // Frozen tasks cannot die on v1: thaw first. (v2 lets SIGKILL through
-        // cgroup.freeze.)
-        if let Some(cg) = self.v1("freezer") {
-            let _ = cg.try_write("freezer.state", "THAWED");
-        }
         // The usual case, a container whose processes are all gone and that
         // made no child cgroups: one rmdir per hierarchy. rmdir(2) fails
         // with EBUSY while a task or a child cgroup remains, so nothing
@@ -511,6 +541,12 @@ impl Manager for FsManager {
         }
         if !left {
             return Ok(());
+        }
+        // Frozen tasks cannot die on v1: thaw first. (v2 lets SIGKILL through
+        // cgroup.freeze.) Only here: a cgroup with a task in it, frozen or
+        // not, is never removed by the rmdirs above.
+        if let Some(cg) = self.v1("freezer") {
+            let _ = cg.try_write("freezer.state", "THAWED");
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut delay = Duration::from_micros(200);
@@ -721,6 +757,46 @@ mod tests {
         unsafe { libc::waitpid(pid, &mut status, 0) };
         assert_eq!(listed, vec![pid]);
         assert!(libc::WIFSIGNALED(status));
+    }
+
+    #[test]
+    fn create_gives_new_cpuset_levels_their_parents_values_and_keeps_existing_ones() {
+        let cg = TestCgroup::nested();
+        let m = cg.manager();
+        let Some(leaf) = m.v1("cpuset") else {
+            eprintln!("skipped: no v1 cpuset hierarchy");
+            return;
+        };
+        let root = m
+            .layout()
+            .v1("cpuset")
+            .expect("hierarchy")
+            .mount_point
+            .clone();
+        let top = leaf.dir.parent().expect("parent").to_path_buf();
+        for dir in [&top, &leaf.dir] {
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                assert_eq!(
+                    crate::testutil::read(dir, file),
+                    crate::testutil::read(&root, file),
+                    "{}/{file}",
+                    dir.display()
+                );
+            }
+        }
+        // A second create finds the leaf existing: a value set there since
+        // (a narrower cpu list) is kept, not overwritten by the parent's.
+        std::fs::write(leaf.dir.join("cpuset.cpus"), "0").unwrap();
+        m.create().unwrap();
+        assert_eq!(crate::testutil::read(&leaf.dir, "cpuset.cpus"), "0");
+        // And a task can join.
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        m.add_task(child.id() as i32).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     #[test]

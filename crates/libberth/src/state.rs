@@ -84,6 +84,18 @@ pub struct State {
     pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
+/// The host's cgroup hierarchies, read from /proc/self/mountinfo once per
+/// berth process: `run` needs them to create the container and again to
+/// delete it, and the file costs ~50 us to generate and parse.
+pub(crate) fn host_layout() -> Result<berth_cgroups::Layout> {
+    static LAYOUT: std::sync::OnceLock<berth_cgroups::Layout> = std::sync::OnceLock::new();
+    if let Some(l) = LAYOUT.get() {
+        return Ok(l.clone());
+    }
+    let l = berth_cgroups::Layout::detect()?;
+    Ok(LAYOUT.get_or_init(|| l).clone())
+}
+
 impl State {
     /// The container's cgroup; `None` for a rootless container that runs
     /// without one (the host gave it no cgroup to manage).
@@ -92,7 +104,7 @@ impl State {
             return Ok(None);
         }
         Ok(Some(berth_cgroups::FsManager::new(
-            berth_cgroups::Layout::detect()?,
+            host_layout()?,
             &self.cgroup_path,
         )))
     }

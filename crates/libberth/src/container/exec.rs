@@ -7,7 +7,7 @@
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use berth_cgroups::{FsManager, Layout, Manager};
+use berth_cgroups::{FsManager, Manager};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::container::status_of;
@@ -241,7 +241,7 @@ pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32> {
             "cannot use console socket if berth will not detach or allocate tty".into(),
         ));
     }
-    let layout = Layout::detect()?;
+    let layout = crate::state::host_layout()?;
     let cgroup = if st.cgroup_path.is_empty() {
         None
     } else {
