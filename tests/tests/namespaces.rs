@@ -348,3 +348,61 @@ fn join_another_containers_namespaces() {
     assert_eq!(out.stdout, expected);
     rt.delete_force(&first_id).ok();
 }
+
+#[test]
+fn joined_user_namespace_owns_the_new_namespaces() {
+    // podman's rootless pods: containers join the pod's user namespace by
+    // path and get new mount, network, ipc and uts namespaces of their own,
+    // which must belong to that user namespace or init could not mount.
+    let rt = Runtime::new();
+    let owner_id = unique_id("userns-owner");
+    let mut owner = Bundle::new();
+    owner.user_namespace(100000, 65536).sh(IDLE);
+    rt.run_detached(&owner_id, &owner).ok();
+    let pid = rt.wait_status(&owner_id, "running")["pid"]
+        .as_i64()
+        .expect("pid");
+    let link = |name: &str| {
+        fs::read_link(format!("/proc/{pid}/ns/{name}"))
+            .expect("read container namespace")
+            .display()
+            .to_string()
+    };
+
+    let mut joiner = Bundle::new();
+    // The pid namespace too: /proc can only be mounted by the user
+    // namespace that owns the pid namespace. The mappings are the joined
+    // namespace's, repeated as podman does (runc 1.1 requires them).
+    joiner
+        .user_namespace(100000, 65536)
+        .namespace("user", Some(&format!("/proc/{pid}/ns/user")))
+        .namespace("pid", Some(&format!("/proc/{pid}/ns/pid")))
+        .sh("readlink /proc/self/ns/user; readlink /proc/self/ns/net; \
+             readlink /proc/self/ns/mnt; cat /proc/self/uid_map; id -u; \
+             grep -c ' /proc proc ' /proc/self/mounts");
+    let out = rt.run(&unique_id("userns-joiner"), &joiner);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], link("user"), "{out}");
+    for (line, ns) in [(lines[1], "net"), (lines[2], "mnt")] {
+        assert_ne!(line, link(ns), "{ns} is the owner's: {out}");
+        assert_ne!(line, host_ns(ns), "{ns} is the host's: {out}");
+    }
+    assert_eq!(map(lines[3]), ["0", "100000", "65536"], "{out}");
+    assert_eq!(lines[4], "0", "{out}");
+    assert_eq!(lines[5], "1", "{out}");
+
+    // berth makes the pid namespace before it joins the user namespace, so
+    // a new one with a joined user namespace is refused up front (runc
+    // forks twice to make it).
+    if !skip_unless_berth("runc forks twice to support a new pid namespace here") {
+        let mut new_pid = Bundle::new();
+        new_pid
+            .namespace("user", Some(&format!("/proc/{pid}/ns/user")))
+            .sh("true");
+        rt.run(&unique_id("userns-newpid"), &new_pid)
+            .fails()
+            .stderr_mentions(&["not supported", "pid namespace"]);
+    }
+    rt.delete_force(&owner_id).ok();
+}

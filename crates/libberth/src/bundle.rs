@@ -149,10 +149,7 @@ impl Bundle {
                         format!("{}: {e}", path.display()),
                     ));
                 }
-                if matches!(
-                    ns.typ(),
-                    LinuxNamespaceType::Mount | LinuxNamespaceType::User
-                ) {
+                if ns.typ() == LinuxNamespaceType::Mount {
                     return Err(Error::Unsupported(format!(
                         "joining an existing {} namespace (linux.namespaces[{i}].path)",
                         ns.typ()
@@ -179,6 +176,24 @@ impl Bundle {
         {
             return Err(Error::Unsupported(
                 "joining namespaces by path together with a new user namespace".into(),
+            ));
+        }
+        // A joined user namespace: init joins it, then makes the other new
+        // namespaces, which it then owns. The pid namespace comes from the
+        // clone, before that, so it would belong to the host's and /proc
+        // could not be mounted: it must be joined too.
+        let joins_user = namespaces
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
+        if joins_user
+            && !namespaces
+                .iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_some())
+        {
+            return Err(Error::Unsupported(
+                "joining a user namespace (linux.namespaces, type \"user\" with a path) without \
+                 joining a pid namespace it owns (type \"pid\" with a path)"
+                    .into(),
             ));
         }
         if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())

@@ -5,8 +5,9 @@
 //!
 //! ```text
 //! parent                                  init
-//!   clone3 ───────────────────────────────▶ waits for "G"
-//!   cgroup, uid/gid maps, "G<pid>" ───────▶ setns, cgroupns, mounts
+//!   clone3 (user, pid) ───────────────────▶ waits for "G"
+//!   uid/gid maps, "G<pid>" ───────────────▶ setns, unshare net/ipc/uts/mnt
+//!   cgroup.procs, "C" ────────────────────▶ cgroupns, mounts
 //!                                   ◀───── "H" (prestart/createRuntime hooks)
 //!   hooks, "h" ───────────────────────────▶ createContainer hooks, pivot_root,
 //!                                           console, sysctl, masks, user, caps
@@ -50,6 +51,12 @@ pub struct InitArgs<'a> {
     pub new_cgroupns: bool,
     /// Whether init is in a new user namespace.
     pub new_userns: bool,
+    /// New namespaces init unshares itself (CLONE_NEW* flags), after
+    /// joining those given by path.
+    pub unshare_flags: u64,
+    /// Whether the runtime moves init into its cgroup after the clone and
+    /// says "C" when done (not when init was born there or has none).
+    pub await_cgroup: bool,
     /// `--no-pivot`.
     pub no_pivot: bool,
     /// Whether to join a fresh session keyring (not `--no-new-keyring`).
@@ -190,10 +197,39 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     }
     for (nstype, fd) in a.join {
         sys::setns(*fd, *nstype).map_err(Error::sys("join namespace", ns_name(*nstype)))?;
+        if *nstype == libc::CLONE_NEWUSER {
+            // Our host ids mean nothing there (files we make would fail
+            // with EOVERFLOW): become its root, as runc's init does.
+            nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+                .map_err(Error::sys("setresgid", "0 in the joined user namespace"))?;
+            nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+                .map_err(Error::sys("setresuid", "0 in the joined user namespace"))?;
+        }
     }
     // The uid switch and a joined user namespace are credential changes,
     // which clear the parent-death signal: arm it again.
     die_with_runtime(a.sync, -1)?;
+    if a.unshare_flags != 0 {
+        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
+            a.unshare_flags as i32,
+        ))
+        .map_err(Error::sys("unshare", "namespaces"))?;
+    }
+    // Everything from here on happens in the container's cgroup: its
+    // cgroup namespace, hooks, mounts, device nodes.
+    if a.await_cgroup {
+        match recv(a.sync)
+            .map_err(Error::sys("receive from", "the runtime"))?
+            .as_slice()
+        {
+            b"C" => {}
+            _ => {
+                return Err(Error::Init(
+                    "runtime closed the sync socket during setup".into(),
+                ))
+            }
+        }
+    }
     if a.new_cgroupns {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .map_err(Error::sys("unshare", "cgroup namespace"))?;
@@ -213,7 +249,7 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         cgroup_path: a.cgroup_path,
         cgroups: a.cgroups,
         cgroupns: a.new_cgroupns || a.join.iter().any(|(t, _)| *t == libc::CLONE_NEWCGROUP),
-        userns: a.new_userns,
+        userns: a.new_userns || a.join.iter().any(|(t, _)| *t == libc::CLONE_NEWUSER),
         idmapped: a.idmapped,
     };
     rootfs::prepare(&cx)?;

@@ -4,7 +4,7 @@
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use berth_cgroups::{FsManager, Layout, Manager};
+use berth_cgroups::{FsManager, Manager};
 use oci_spec::runtime::LinuxNamespaceType;
 
 use crate::bundle::{hook_lists, validate_id, Bundle};
@@ -70,6 +70,11 @@ impl Drop for Cleanup<'_> {
         }
     }
 }
+
+/// New namespaces init makes with unshare(2) rather than the clone: those
+/// that need not exist before init runs (user and pid must).
+const UNSHARED_BY_INIT: u64 =
+    (libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWNS) as u64;
 
 fn clone_flag(t: LinuxNamespaceType) -> i32 {
     use LinuxNamespaceType as T;
@@ -160,7 +165,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         ),
         _ => None,
     };
-    let layout = Layout::detect()?;
+    let layout = crate::state::host_layout()?;
     let cgroup_path = berth_cgroups::resolve_path(
         linux.cgroups_path().as_ref().and_then(|p| p.to_str()),
         &opts.id,
@@ -284,7 +289,10 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     let (parent_sock, child_sock) =
         sys::socketpair(nix::sys::socket::SockType::SeqPacket, "sync socketpair")?;
 
-    // Namespaces: new ones come from the clone; joined ones are entered
+    // Namespaces: new user and pid namespaces come from the clone; init
+    // unshares the other new ones itself once it has joined those given by
+    // path (so that, as in runc, they belong to a joined user namespace),
+    // while this process moves it into its cgroup. Joined ones are entered
     // by init, except pid and time, which only apply to children and so
     // are entered here around the clone.
     let namespaces = linux.namespaces().as_deref().unwrap_or_default();
@@ -311,6 +319,10 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         }
     }
     let new_userns = clone_flags & libc::CLONE_NEWUSER as u64 != 0;
+    let unshare_flags = clone_flags & UNSHARED_BY_INIT;
+    clone_flags &= !UNSHARED_BY_INIT;
+    // A joined user namespace first: the others it owns need its privileges.
+    join.sort_by_key(|(t, _)| *t != libc::CLONE_NEWUSER);
     if new_time {
         // A time namespace takes its offsets before its first process
         // enters it (time_namespaces(7)): unshare here, write the offsets,
@@ -362,6 +374,12 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         .map(|(i, fd)| (*i, fd.as_raw_fd()))
         .collect();
     let join_raw: Vec<(i32, RawFd)> = join.iter().map(|(t, fd)| (*t, fd.as_raw_fd())).collect();
+    let cgroup_fd = if use_cgroup {
+        cgroup.clone_into_fd()
+    } else {
+        None
+    };
+    let await_cgroup = use_cgroup && cgroup_fd.is_none();
     let args = InitArgs {
         bundle: &bundle,
         state: &st,
@@ -373,6 +391,8 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         join: &join_raw,
         new_cgroupns,
         new_userns,
+        unshare_flags,
+        await_cgroup,
         no_pivot: opts.no_pivot,
         new_keyring: !opts.no_new_keyring,
         idmapped: &idmapped_raw,
@@ -391,11 +411,6 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     {
         crate::attrs::set_affinity("process.execCPUAffinity.initial", &cpus)?;
     }
-    let cgroup_fd = if use_cgroup {
-        cgroup.clone_into_fd()
-    } else {
-        None
-    };
     let forked = sys::clone3(clone_flags, cgroup_fd.as_ref().map(|fd| fd.as_raw_fd()));
     if !matches!(forked, Ok(Forked::Child)) {
         // Only the parent goes back: init must stay where it was born.
@@ -413,15 +428,19 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     cleanup.child = Some((pid, pidfd_dup));
     st.pid = pid;
 
-    if use_cgroup && cgroup_fd.is_none() {
-        cgroup.add_task(pid)?;
-    }
     if new_userns {
         write_id_maps(pid, linux)?;
     }
     let sync = parent_sock.as_raw_fd();
     // If init already failed, its "E" message is still queued: read it.
-    let go = init::send(sync, format!("G{pid}").as_bytes());
+    let mut go = init::send(sync, format!("G{pid}").as_bytes());
+    if await_cgroup {
+        // While init makes its namespaces: ~0.3 ms each, in parallel.
+        cgroup.add_task(pid)?;
+        if go.is_ok() {
+            go = init::send(sync, b"C");
+        }
+    }
     loop {
         let msg = init::recv(sync).map_err(Error::sys("receive from", "container init"))?;
         if let (Err(e), None) = (go, msg.first()) {
