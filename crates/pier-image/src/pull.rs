@@ -325,6 +325,17 @@ fn select(
         });
         if platform.matches(os, arch, variant) {
             if let Some(d) = e["digest"].as_str() {
+                // The child is fetched by this digest and checked against
+                // it: anything but a sha256 digest would be fetched as a
+                // tag, outside what a digest-pinned index covers.
+                if crate::digest::sha256_hex(d).is_none() {
+                    return Err(Error::Manifest {
+                        reference: r.to_string(),
+                        message: format!(
+                            "index entry for {os}/{arch}: digest {d:?} is not a sha256 digest"
+                        ),
+                    });
+                }
                 let desc: Option<Descriptor> = serde_json::from_value(e.clone()).ok();
                 return Ok((d.to_string(), desc.and_then(|d| d.platform().clone())));
             }
@@ -341,4 +352,44 @@ fn select(
 pub fn short(digest: &str) -> &str {
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
     &hex[..hex.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(digest: &str) -> Manifest {
+        let bytes = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": digest,
+                "size": 100,
+                "platform": {"os": "linux", "architecture": "amd64"}
+            }]
+        })
+        .to_string()
+        .into_bytes();
+        Manifest {
+            digest: crate::digest::sha256(&bytes),
+            bytes,
+            media_type: "application/vnd.oci.image.index.v1+json".into(),
+        }
+    }
+
+    #[test]
+    fn select_takes_the_platform_entry_and_refuses_a_digest_that_is_not_one() {
+        let r = Reference::parse("127.0.0.1:5000/busybox").expect("reference");
+        let platform = Platform::parse("linux/amd64").expect("platform");
+        let good = format!("sha256:{}", "a".repeat(64));
+        let (d, _) = select(&index(&good), &r, &platform).expect("selected");
+        assert_eq!(d, good);
+        // A tag (or anything else) in the digest field would be fetched by
+        // name, escaping the index's own digest.
+        for bad in ["latest", "sha256:abc", "sha512:00", "../../x"] {
+            let e = select(&index(bad), &r, &platform).expect_err(bad);
+            assert!(e.to_string().contains("not a sha256 digest"), "{bad}: {e}");
+        }
+    }
 }

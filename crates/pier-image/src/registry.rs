@@ -323,16 +323,17 @@ impl Client {
             };
             match store.write_blob(reader, Some((digest, size))) {
                 Ok(_) => return Ok(()),
-                // Wrong content is not a network hiccup: do not retry.
-                Err(
-                    e @ (store::Error::DigestMismatch { .. } | store::Error::SizeMismatch { .. }),
-                ) => {
+                // The registry failed us even after the reader's own
+                // resumes: try again from the start.
+                Err(e @ store::Error::Read { .. }) => last = Some(e),
+                // Wrong content is not a network hiccup, and a full disk
+                // stays full: do not retry.
+                Err(e) => {
                     return Err(Error::Store {
                         digest: digest.into(),
                         source: e,
                     })
                 }
-                Err(e) => last = Some(e),
             }
         }
         Err(Error::Store {

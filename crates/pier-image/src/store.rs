@@ -40,6 +40,14 @@ pub enum Error {
         /// The error.
         source: io::Error,
     },
+    /// reading the content of a blob failed (the source, not the store)
+    #[error("failed to read the content being stored in {into}: {source}")]
+    Read {
+        /// The temporary file it was going to.
+        into: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
     /// a blob's content does not match its digest
     #[error("digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch {
@@ -258,7 +266,24 @@ impl Store {
             .map_err(io_err("create", tmp))?;
         let mut w = HashWriter::new(io::BufWriter::new(file));
         let limit = expected.map_or(u64::MAX, |(_, s)| s.saturating_add(1));
-        io::copy(&mut reader.take(limit), &mut w).map_err(io_err("write", tmp))?;
+        // Not io::copy: a failed read (the registry went away) and a failed
+        // write (a full disk) are different errors.
+        let mut reader = reader.take(limit);
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = match reader.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::Read {
+                        into: tmp.to_path_buf(),
+                        source: e,
+                    })
+                }
+            };
+            w.write_all(&chunk[..n]).map_err(io_err("write", tmp))?;
+        }
         let (digest, size, buf) = w.finish();
         let file = buf.into_inner().map_err(|e| Error::Io {
             op: "write",

@@ -458,7 +458,7 @@ pub fn run(root: &Path, cmd: &ContainerCommand, pull: &dyn Fn(&str) -> Result<()
             match f(n) {
                 Ok(()) => println!("{n}"),
                 Err(e) => {
-                    eprintln!("Error response from daemon: {e:#}");
+                    eprintln!("Error response from daemon: {}", pier::report(&e));
                     code = 1;
                 }
             }
@@ -470,7 +470,7 @@ pub fn run(root: &Path, cmd: &ContainerCommand, pull: &dyn Fn(&str) -> Result<()
             let rec = match commands::create(root, &args.options(), pull) {
                 Ok(r) => r,
                 Err(e) => {
-                    eprintln!("pier: {e:#}");
+                    eprintln!("pier: {}", pier::report(&e));
                     return Ok(125);
                 }
             };
@@ -481,7 +481,7 @@ pub fn run(root: &Path, cmd: &ContainerCommand, pull: &dyn Fn(&str) -> Result<()
                         0
                     }
                     Err(e) => {
-                        eprintln!("pier: {e:#}");
+                        eprintln!("pier: {}", pier::report(&e));
                         let code = Containers::open(root)
                             .and_then(|c| c.state(&rec.id))
                             .map(|s| s.exit_code)
@@ -591,7 +591,7 @@ pub fn run(root: &Path, cmd: &ContainerCommand, pull: &dyn Fn(&str) -> Result<()
                 match commands::wait(root, c) {
                     Ok(n) => println!("{n}"),
                     Err(e) => {
-                        eprintln!("Error response from daemon: {e:#}");
+                        eprintln!("Error response from daemon: {}", pier::report(&e));
                         code = 1;
                     }
                 }

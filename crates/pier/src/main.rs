@@ -241,7 +241,7 @@ fn main() {
     match code {
         Ok(c) => std::process::exit(c),
         Err(e) => {
-            eprintln!("pier: {e:#}");
+            eprintln!("pier: {}", pier::report(&e));
             std::process::exit(1);
         }
     }

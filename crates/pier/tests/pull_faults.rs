@@ -134,6 +134,7 @@ fn a_full_disk_fails_the_pull_cleanly_and_a_retry_completes_it() {
     let fs = SmallFs::mount(&root, "256k");
     let err = fails(pier(&root, &home).args(["pull", "-q", &remote]));
     assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains("failed to write"), "{err}");
     // Nothing half-written, and no name for an image that is not there.
     assert_eq!(ingest_files(&root), 0, "a temp file is left in ingest/");
     assert_blobs_match_names(&root);
@@ -323,6 +324,11 @@ fn a_registry_killed_mid_pull_then_the_pull_completes() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(err.contains(&layer) && err.contains(&reg.host()), "{err}");
     assert!(err.contains("Connection refused"), "{err}");
+    // A network failure is reported as one, not as a failed write.
+    assert!(
+        err.contains("failed to read") && !err.contains("failed to write"),
+        "{err}"
+    );
     // The backoff sleeps alone add up to seconds: pier did not give up at
     // the first refused connection.
     assert!(
