@@ -7,8 +7,65 @@ use crate::bpf::{
     jump, stmt, SockFilter, BPF_JA, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JMP, BPF_K, BPF_RET,
 };
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 pub(crate) type BlockId = usize;
+
+/// The multiply-rotate hash rustc uses for its own tables: the compiler's
+/// keys are small integers and instruction lists, and SipHash (built to
+/// resist collision attacks on untrusted keys) took half of the compile
+/// time of Docker's profile. The keys come from the runtime's own config.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A HashMap with [`FxHasher`].
+pub(crate) type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// A conditional jump on the accumulator against a constant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -39,7 +96,7 @@ struct Block {
 #[derive(Default)]
 pub(crate) struct Asm {
     blocks: Vec<Block>,
-    index: HashMap<Block, BlockId>,
+    index: FxHashMap<Block, BlockId>,
 }
 
 impl Asm {
@@ -145,11 +202,12 @@ impl Asm {
         loop {
             // Positions: each item's start, with gotos to the next item elided.
             let mut pos = vec![0usize; items.len() + 1];
-            let mut block_pos = HashMap::new();
+            // Indexed by BlockId; only blocks in `items` are ever looked up.
+            let mut block_pos = vec![usize::MAX; self.blocks.len()];
             for (i, item) in items.iter().enumerate() {
                 let len = match *item {
                     Item::Block(b) => {
-                        block_pos.insert(b, pos[i]);
+                        block_pos[b] = pos[i];
                         let next = match items.get(i + 1) {
                             Some(Item::Block(nb)) => Some(*nb),
                             _ => None,
@@ -169,7 +227,7 @@ impl Asm {
                 };
                 let at = pos[i + 1] - 1; // the jump is the block's last instruction
                 for target in [t, f] {
-                    let dist = block_pos[&target] - at - 1;
+                    let dist = block_pos[target] - at - 1;
                     if dist > 255 {
                         // Reuse a trampoline to the same target within reach.
                         let reachable = items[i + 1..].iter().enumerate().any(|(j, it)| {
@@ -213,7 +271,7 @@ impl Asm {
         &self,
         plan: &[(bool, BlockId)],
         pos: &[usize],
-        block_pos: &HashMap<BlockId, usize>,
+        block_pos: &[usize],
     ) -> Vec<SockFilter> {
         let mut out = Vec::with_capacity(pos[plan.len()]);
         for (i, &(is_block, b)) in plan.iter().enumerate() {
@@ -225,7 +283,7 @@ impl Asm {
                 match tgt.term {
                     Term::Ret(r) if tgt.stmts.is_empty() => out.push(stmt(BPF_RET | BPF_K, r)),
                     _ => {
-                        let off = block_pos[&b] - here - 1;
+                        let off = block_pos[b] - here - 1;
                         out.push(stmt(BPF_JMP | BPF_JA, off as u32));
                     }
                 }
@@ -239,12 +297,12 @@ impl Asm {
                 Term::Ret(r) => out.push(stmt(BPF_RET | BPF_K, r)),
                 Term::Goto(t) if Some(t) == next => {}
                 Term::Goto(t) => {
-                    let off = block_pos[&t] - at - 1;
+                    let off = block_pos[t] - at - 1;
                     out.push(stmt(BPF_JMP | BPF_JA, off as u32));
                 }
                 Term::Jump { cond, k, t, f } => {
                     let reach = |target: BlockId| -> u8 {
-                        let direct = block_pos[&target] - at - 1;
+                        let direct = block_pos[target] - at - 1;
                         if direct <= 255 {
                             return direct as u8;
                         }

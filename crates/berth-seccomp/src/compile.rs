@@ -7,7 +7,7 @@
 //! conditions of that syscall as merged in [`crate::db`].
 
 use crate::arch::{Arch, X32_SYSCALL_BIT};
-use crate::asm::{Asm, BlockId, Cond};
+use crate::asm::{Asm, BlockId, Cond, FxHashMap};
 use crate::bpf::{self, SockFilter, BPF_ABS, BPF_ALU, BPF_AND, BPF_K, BPF_LD, BPF_W};
 use crate::db::{ArchDb, ArgCmp, Entry, NodeId, Op, Rule};
 use crate::{Error, Result};
@@ -15,7 +15,7 @@ use oci_spec::runtime::{
     LinuxSeccomp, LinuxSeccompAction as Act, LinuxSeccompFilterFlag as Flag,
     LinuxSeccompOperator as OciOp,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 // seccomp(2) filter flags (linux/seccomp.h).
 pub(crate) const SECCOMP_FILTER_FLAG_TSYNC: u32 = 1 << 0;
@@ -259,7 +259,7 @@ pub fn compile_with(profile: &LinuxSeccomp, opts: &Options) -> Result<Program> {
 
     let mut gen = Gen {
         asm: Asm::default(),
-        memo: HashMap::new(),
+        memo: FxHashMap::default(),
         actions: BTreeSet::new(),
     };
     let default_blk = gen.ret(default);
@@ -324,7 +324,7 @@ pub fn compile_with(profile: &LinuxSeccomp, opts: &Options) -> Result<Program> {
 
 struct Gen {
     asm: Asm,
-    memo: HashMap<(Arch, NodeId, BlockId), BlockId>,
+    memo: FxHashMap<(Arch, NodeId, BlockId), BlockId>,
     actions: BTreeSet<u32>,
 }
 
