@@ -318,3 +318,61 @@ fn stdin_is_passed_through() {
     out.ok();
     assert_eq!(out.stdout.trim(), "2");
 }
+
+#[test]
+fn signals_ignored_by_the_caller_are_not_ignored_in_the_container() {
+    // An ignored signal stays ignored across execve: a runtime started with
+    // SIGHUP and SIGUSR1 ignored (nohup, some supervisors) and its own
+    // ignored SIGPIPE must not pass them on, to init or to exec'd processes.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wrapper = dir.path().join("runtime");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ntrap '' HUP USR1 PIPE\nexec '{}' \"$@\"\n",
+            berth_e2e::runtime_bin().display()
+        ),
+    )
+    .expect("write wrapper");
+    fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod wrapper");
+    let rt = Runtime::with_bin(wrapper);
+    let mut bundle = Bundle::new();
+    bundle.args(&["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]);
+    // Bits n-1 of signals n: those the wrapper ignores (HUP, USR1, PIPE)
+    // must be clear for any runtime. berth clears every one, also 32 and 33,
+    // which glibc's posix_spawn ignores in each child it makes (runc leaves
+    // them as the caller had them).
+    let check = |out: &berth_e2e::Output| {
+        let ign = u64::from_str_radix(field(&out.stdout, "SigIgn:"), 16).expect("hex");
+        if berth_e2e::is_berth() {
+            assert_eq!(ign, 0, "{out}");
+        } else {
+            assert_eq!(ign & 0x1201, 0, "{out}");
+        }
+        assert_eq!(field(&out.stdout, "SigBlk:"), "0000000000000000", "{out}");
+    };
+    let out = rt.run(&unique_id("sigign"), &bundle);
+    out.ok();
+    check(&out);
+
+    let id = unique_id("sigign-exec");
+    let mut idle = Bundle::new();
+    idle.sh(berth_e2e::IDLE);
+    rt.run_detached(&id, &idle).ok();
+    rt.wait_status(&id, "running");
+    let out = rt.exec(&[
+        "exec",
+        &id,
+        "grep",
+        "-E",
+        "^Sig(Ign|Blk)",
+        "/proc/self/status",
+    ]);
+    out.ok();
+    check(&out);
+    rt.delete_force(&id).ok();
+}

@@ -5,6 +5,7 @@
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::errno::Errno;
 use oci_spec::runtime::{PosixRlimitType, Process};
@@ -226,15 +227,50 @@ pub fn prepare<'a>(
     })
 }
 
+/// The signals ignored (`SIG_IGN`) when the runtime cloned this process,
+/// bit `n - 1` for signal `n`, from the parent's /proc/self/status; all
+/// ones when unknown. See [`note_ignored_signals`].
+static IGNORED_AT_CLONE: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Records which signals are ignored, for the child about to be cloned to
+/// reset only those (one sigaction instead of ~60): execve itself resets
+/// caught signals, and berth changes no disposition between the clone and
+/// the execve. Call it in the runtime right before the clone.
+pub fn note_ignored_signals() {
+    let mask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("SigIgn:"))?;
+            u64::from_str_radix(line["SigIgn:".len()..].trim(), 16).ok()
+        })
+        .unwrap_or(u64::MAX);
+    IGNORED_AT_CLONE.store(mask, Ordering::Relaxed);
+}
+
 /// Restores default dispositions and an empty mask: the Rust runtime
 /// ignores SIGPIPE, and an ignored signal stays ignored across execve.
 fn reset_signals() {
-    for sig in 1..libc::SIGRTMAX() {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+    let ignored = IGNORED_AT_CLONE.load(Ordering::Relaxed);
+    // SIG_DFL, no flags, no restorer, an empty mask: all zeros in the
+    // kernel's struct sigaction whatever its layout (four words at most).
+    let dfl = [0u64; 4];
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || ignored & (1 << (sig - 1)) == 0 {
             continue;
         }
-        // SAFETY: setting SIG_DFL is valid for every catchable signal.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        // The raw call: libc's sigaction refuses its own internal signals
+        // (32-34), which glibc's posix_spawn hands to every child ignored,
+        // and so to berth when a Rust or C caller spawned it.
+        // SAFETY: a valid struct for the kernel to read, no old action.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
     }
     // SAFETY: an empty set from sigemptyset.
     unsafe {

@@ -262,6 +262,9 @@ fn mount_one(cx: &RootfsContext<'_>, root: &OwnedFd, index: usize, m: &Mount) ->
         "mount",
         format!("{typ} ({what}, data {:?})", data.as_deref().unwrap_or("")),
     ))?;
+    if opts.propagation.is_empty() && opts.attr_set == 0 && opts.attr_clr == 0 {
+        return Ok(());
+    }
     let mounted = sys::open_in_root(root, dest, libc::O_PATH).map_err(sys_err("reopen", &what))?;
     finish_mount(&mounted, &opts, &what)
 }

@@ -197,12 +197,19 @@ fn mkdir_all_depth(root: &OwnedFd, path: &Path, leaf: Leaf, depth: u32) -> Resul
         .filter(|c| matches!(c, Component::Normal(_)))
         .collect();
     let mut cur = std::path::PathBuf::from("/");
+    // The directory `cur` resolved to, once known: the dirfd of the mkdirat
+    // below (an O_PATH fd serves as one), so a missing component costs one
+    // lookup, not two.
+    let mut cur_fd: Option<OwnedFd> = None;
     for (i, c) in comps.iter().enumerate() {
         let next = cur.join(c);
         match open_in_root(root, &next, libc::O_PATH) {
-            Ok(_) => {}
+            Ok(fd) => cur_fd = Some(fd),
             Err(Errno::ENOENT) => {
-                let parent = open_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY)?;
+                let parent = match cur_fd.take() {
+                    Some(fd) => fd,
+                    None => open_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY)?,
+                };
                 let name =
                     CString::new(c.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
                 let last = i + 1 == comps.len();

@@ -411,6 +411,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     {
         crate::attrs::set_affinity("process.execCPUAffinity.initial", &cpus)?;
     }
+    crate::process::note_ignored_signals();
     let forked = sys::clone3(clone_flags, cgroup_fd.as_ref().map(|fd| fd.as_raw_fd()));
     if !matches!(forked, Ok(Forked::Child)) {
         // Only the parent goes back: init must stay where it was born.

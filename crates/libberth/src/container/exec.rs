@@ -357,6 +357,7 @@ pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32> {
     if !opts.detach {
         foreground::block_signals()?;
     }
+    crate::process::note_ignored_signals();
     let forked = sys::clone3(0, None);
     if !matches!(forked, Ok(Forked::Child)) {
         for (t, fd) in restore.iter().rev() {
