@@ -7,7 +7,7 @@
 //! parent                                  init
 //!   clone3 (user, pid) ───────────────────▶ waits for "G"
 //!   uid/gid maps, "G<pid>" ───────────────▶ setns, unshare net/ipc/uts/mnt
-//!   cgroup.procs, "C" ────────────────────▶ cgroupns, mounts
+//!   cgroup (v1: made now), "C" ───────────▶ cgroupns, mounts
 //!                                   ◀───── "H" (prestart/createRuntime hooks)
 //!   hooks, "h" ───────────────────────────▶ createContainer hooks, pivot_root,
 //!                                           console, sysctl, masks, user, caps
@@ -84,15 +84,19 @@ pub fn send(fd: RawFd, msg: &[u8]) -> std::result::Result<(), Errno> {
 
 /// Receives one message; an empty vector means the peer closed the socket.
 pub fn recv(fd: RawFd) -> std::result::Result<Vec<u8>, Errno> {
-    let mut buf = vec![0u8; 65536];
+    // Room for a long error message, neither zeroed nor touched beyond
+    // what arrives: most messages are a byte or two.
+    let mut buf: Vec<u8> = Vec::with_capacity(65536);
     loop {
-        // SAFETY: buf is a valid writable buffer of the given length.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        // SAFETY: the spare capacity is valid for writes of its length.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.capacity(), 0) };
         match Errno::result(n) {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e),
             Ok(n) => {
-                buf.truncate(n as usize);
+                // SAFETY: recv initialised the first n bytes.
+                unsafe { buf.set_len(n as usize) };
+                buf.shrink_to_fit();
                 return Ok(buf);
             }
         }
