@@ -50,15 +50,23 @@ impl Bundle {
         let dir = std::path::absolute(dir).map_err(Error::io("resolve bundle path", dir))?;
         let config_path = dir.join("config.json");
         let bytes = std::fs::read(&config_path).map_err(Error::io("read", &config_path))?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        let spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            Error::Config {
-                file: config_path.clone(),
-                field,
-                reason: e.into_inner().to_string(),
+        // The plain parse first; only a config that fails it is parsed
+        // again with the path tracking that names the bad field (which
+        // doubles the cost of every parse).
+        let spec: Spec = match serde_json::from_slice(&bytes) {
+            Ok(spec) => spec,
+            Err(_) => {
+                let de = &mut serde_json::Deserializer::from_slice(&bytes);
+                serde_path_to_error::deserialize(de).map_err(|e| {
+                    let field = e.path().to_string();
+                    Error::Config {
+                        file: config_path.clone(),
+                        field,
+                        reason: e.into_inner().to_string(),
+                    }
+                })?
             }
-        })?;
+        };
         let root = spec.root().as_ref().ok_or_else(|| Error::Config {
             file: config_path.clone(),
             field: "root".into(),
