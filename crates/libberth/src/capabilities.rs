@@ -51,12 +51,29 @@ impl Plan {
     /// runs before the uid switch.
     pub fn apply_bounding(&self) -> Result<()> {
         for cap in caps::all() {
-            if !self.bounding.contains(&cap)
-                && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false)
-            {
-                caps::drop(None, CapSet::Bounding, cap).map_err(|e| {
-                    Error::Init(format!("failed to drop {cap} from the bounding set: {e}"))
-                })?;
+            if self.bounding.contains(&cap) {
+                continue;
+            }
+            // Dropping a capability already out of the set succeeds, so no
+            // PR_CAPBSET_READ first (41 fewer calls); EINVAL is a capability
+            // this kernel does not know, which nothing can hold.
+            // SAFETY: prctl with integer arguments.
+            let rc = unsafe {
+                libc::prctl(
+                    libc::PR_CAPBSET_DROP,
+                    libc::c_ulong::from(cap.index()),
+                    0,
+                    0,
+                    0,
+                )
+            };
+            if rc != 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EINVAL) {
+                    return Err(Error::Init(format!(
+                        "failed to drop {cap} from the bounding set: {e}"
+                    )));
+                }
             }
         }
         Ok(())
