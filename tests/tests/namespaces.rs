@@ -313,22 +313,28 @@ fn join_network_namespace_by_path() {
     );
 }
 
-#[test]
-fn join_another_containers_namespaces() {
-    let rt = Runtime::new();
-    let first_id = unique_id("ns-owner");
-    let mut first = Bundle::new();
-    first.hostname("owner").sh(IDLE);
-    rt.run_detached(&first_id, &first).ok();
-    let pid = rt.wait_status(&first_id, "running")["pid"]
-        .as_i64()
-        .expect("pid");
-    let link = |name: &str| {
+/// Runs `bundle` idle and detached as `id`, for others to join: its init's
+/// pid and a function from a namespace name (`net`) to its link text.
+fn run_owner(rt: &Runtime, id: &str, bundle: &mut Bundle) -> (i64, impl Fn(&str) -> String) {
+    bundle.sh(IDLE);
+    rt.run_detached(id, bundle).ok();
+    let pid = rt.wait_status(id, "running")["pid"].as_i64().expect("pid");
+    let link = move |name: &str| {
         fs::read_link(format!("/proc/{pid}/ns/{name}"))
             .expect("read container namespace")
             .display()
             .to_string()
     };
+    (pid, link)
+}
+
+#[test]
+fn join_another_containers_namespaces() {
+    let rt = Runtime::new();
+    let first_id = unique_id("ns-owner");
+    let mut first = Bundle::new();
+    first.hostname("owner");
+    let (pid, link) = run_owner(&rt, &first_id, &mut first);
 
     let mut second = Bundle::new();
     for (name, kind) in [("net", "network"), ("ipc", "ipc"), ("uts", "uts")] {
@@ -357,17 +363,8 @@ fn joined_user_namespace_owns_the_new_namespaces() {
     let rt = Runtime::new();
     let owner_id = unique_id("userns-owner");
     let mut owner = Bundle::new();
-    owner.user_namespace(100000, 65536).sh(IDLE);
-    rt.run_detached(&owner_id, &owner).ok();
-    let pid = rt.wait_status(&owner_id, "running")["pid"]
-        .as_i64()
-        .expect("pid");
-    let link = |name: &str| {
-        fs::read_link(format!("/proc/{pid}/ns/{name}"))
-            .expect("read container namespace")
-            .display()
-            .to_string()
-    };
+    owner.user_namespace(100000, 65536);
+    let (pid, link) = run_owner(&rt, &owner_id, &mut owner);
 
     let mut joiner = Bundle::new();
     // The pid namespace too: /proc can only be mounted by the user
