@@ -12,6 +12,8 @@
 #   LINT=0     skip `cargo fmt --check` and clippy (for quick local iterations)
 #   CONTROL=0  skip the control runs (e2e, integration and pier's container
 #              suites with runc as the runtime)
+#   RELEASE=0  skip the end-to-end suite against the release binary
+#              (hack/build-berth.sh: static musl when it can)
 #
 # Exported to the tests:
 #   BERTH_BIN            the debug berth binary built here
@@ -93,5 +95,13 @@ if [[ ${#cargo_args[@]} -eq 0 && ${CONTROL:-1} != 0 ]]; then
 	BERTH_BIN=$runc_bin cargo test -p berth-e2e -p berth-integration -- "${threads[@]}" "${bin_args[@]}"
 	step "control: PIER_TEST_RUNTIME=$runc_bin cargo test -p pier --test containers --test compose"
 	PIER_TEST_RUNTIME=$runc_bin cargo test -p pier --test containers --test compose -- "${threads[@]}" "${bin_args[@]}"
+fi
+# What users install is the release build, static musl with its own
+# allocator: the end-to-end suite once more against it.
+if [[ ${#cargo_args[@]} -eq 0 && ${RELEASE:-1} != 0 ]]; then
+	step "release: hack/build-berth.sh"
+	release_bin=$(hack/build-berth.sh)
+	step "release: BERTH_BIN=$release_bin cargo test -p berth-e2e"
+	BERTH_BIN=$release_bin cargo test -p berth-e2e -- "${threads[@]}" "${bin_args[@]}"
 fi
 step "all tests passed"
