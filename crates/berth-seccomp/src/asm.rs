@@ -199,11 +199,15 @@ impl Asm {
             Tramp(BlockId),
         }
         let mut items: Vec<Item> = order.iter().map(|&b| Item::Block(b)).collect();
+        // Reused by every pass (one per trampoline added).
+        let mut pos: Vec<usize> = Vec::with_capacity(2 * items.len() + 1);
+        let mut block_pos = vec![usize::MAX; self.blocks.len()];
         loop {
             // Positions: each item's start, with gotos to the next item elided.
-            let mut pos = vec![0usize; items.len() + 1];
-            // Indexed by BlockId; only blocks in `items` are ever looked up.
-            let mut block_pos = vec![usize::MAX; self.blocks.len()];
+            pos.clear();
+            pos.resize(items.len() + 1, 0);
+            // Indexed by BlockId; only blocks in `items` are ever looked up,
+            // and each of those is written below before it is read.
             for (i, item) in items.iter().enumerate() {
                 let len = match *item {
                     Item::Block(b) => {

@@ -276,8 +276,11 @@ pub fn compile_with(profile: &LinuxSeccomp, opts: &Options) -> Result<Program> {
         }
         let mut ranges: Vec<(u32, u64, BlockId)> = Vec::new();
         let add_db = |gen: &mut Gen, db: &ArchDb, ranges: &mut Vec<(u32, u64, BlockId)>| {
-            for (&nr, entry) in &db.syscalls {
-                let blk = match *entry {
+            let mut entries: Vec<(u32, Entry)> =
+                db.syscalls.iter().map(|(&nr, &e)| (nr, e)).collect();
+            entries.sort_unstable_by_key(|&(nr, _)| nr);
+            for (nr, entry) in entries {
+                let blk = match entry {
                     Entry::Action(a) => gen.ret(a),
                     Entry::Tree(n) => gen.level(db, n, default_blk)?,
                 };

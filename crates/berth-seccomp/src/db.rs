@@ -36,7 +36,6 @@
 //! [`compile`]: crate::compile
 
 use crate::arch::Arch;
-use std::collections::BTreeMap;
 
 /// A comparison operator (`SCMP_CMP_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -99,7 +98,7 @@ pub(crate) enum Entry {
 pub(crate) struct ArchDb {
     pub arch: Arch,
     pub nodes: Vec<Node>,
-    pub syscalls: BTreeMap<u32, Entry>,
+    pub syscalls: crate::asm::FxHashMap<u32, Entry>,
 }
 
 /// libseccomp would refuse the rule (EEXIST), or its data structure would
@@ -128,7 +127,7 @@ impl ArchDb {
         ArchDb {
             arch,
             nodes: Vec::new(),
-            syscalls: BTreeMap::new(),
+            syscalls: crate::asm::FxHashMap::default(),
         }
     }
 
