@@ -813,3 +813,54 @@ fn docker_profile_dropped_caps_and_userns_behave_as_under_runc() {
     }
     eprintln!("berth and runc agree on:\n{}", berth.1);
 }
+
+/// CVE-2022-0492: a writable cgroup v1 hierarchy lets a container set
+/// `release_agent` / `notify_on_release` and have the host run a program.
+/// The `cgroup` mount is read-only, nosuid, nodev and noexec in every
+/// hierarchy (berth sets the attributes on the whole tree at once), with
+/// and without a cgroup namespace; writing, creating a child cgroup and
+/// remounting read-write all fail.
+#[test]
+fn cgroup_mount_is_read_only_everywhere() {
+    let rt = Runtime::new();
+    for cgroupns in [false, true] {
+        let mut bundle = Bundle::new();
+        if cgroupns {
+            bundle.namespace("cgroup", None);
+        }
+        bundle.sh(
+            "grep ' /sys/fs/cgroup' /proc/self/mountinfo | cut -d' ' -f5,6; \
+             for d in /sys/fs/cgroup/*/; do \
+               echo 1 > ${d}notify_on_release 2>/dev/null && echo WROTE $d; \
+               mkdir ${d}escape 2>/dev/null && echo MADE $d; \
+             done; \
+             mount -o remount,rw /sys/fs/cgroup 2>/dev/null && echo REMOUNTED; true",
+        );
+        let out = rt.run(&unique_id("cgroup-ro"), &bundle);
+        out.ok();
+        let mounts: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with('/')).collect();
+        assert!(
+            mounts.len() > 1,
+            "no cgroup hierarchies mounted (cgroupns {cgroupns}): {out}"
+        );
+        for m in &mounts {
+            let (path, opts) = m.split_once(' ').unwrap_or((m, ""));
+            let opts: Vec<&str> = opts.split(',').collect();
+            // runc 1.1 leaves the tmpfs holding the hierarchies writable
+            // (only files of its own); berth makes it read-only too.
+            let tmpfs = path == "/sys/fs/cgroup";
+            for want in ["ro", "nosuid", "nodev", "noexec"] {
+                if want == "ro" && tmpfs && !is_berth(&rt) {
+                    continue;
+                }
+                assert!(
+                    opts.contains(&want),
+                    "{m} lacks {want} (cgroupns {cgroupns}): {out}"
+                );
+            }
+        }
+        for escaped in ["WROTE", "MADE", "REMOUNTED"] {
+            assert!(!out.stdout.contains(escaped), "cgroupns {cgroupns}: {out}");
+        }
+    }
+}

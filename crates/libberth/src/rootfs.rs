@@ -318,6 +318,15 @@ fn mount_cgroup_v1(
         Some("mode=755"),
     )
     .map_err(sys_err("mount tmpfs", what))?;
+    // The fresh, empty tmpfs: its directories are made and opened right
+    // in it, not looked up from the rootfs's root each time.
+    let tmpfs = sys::open_in_root(root, dest, libc::O_PATH | libc::O_DIRECTORY)
+        .map_err(sys_err("reopen", what))?;
+    // The flags every bind below gets: all at once at the end when the
+    // kernel has mount_setattr(2), else one remount per bind.
+    let flags = base | (opts.flags & MsFlags::MS_RDONLY);
+    let attrs = mount_attrs(flags);
+    let recursive_attrs = sys::mount_setattr_available();
     for h in v1 {
         let name = h
             .mount_point
@@ -327,10 +336,9 @@ fn mount_cgroup_v1(
         if name.is_empty() {
             continue;
         }
-        let sub = dest.join(&name);
-        let t = sys::mkdir_all_in_root(root, &sub, Leaf::Dir)
-            .map_err(sys_err("create mount target", sub.display()))?;
         let sub_what = format!("{what} ({name})");
+        let t =
+            sys::mkdir_open_at(&tmpfs, &name).map_err(sys_err("create mount target", &sub_what))?;
         if cx.cgroupns {
             let (fstype, data) = if h.unified {
                 ("cgroup2", String::new())
@@ -342,7 +350,7 @@ fn mount_cgroup_v1(
                 Some(fstype),
                 &sys::fd_path(&t),
                 Some(fstype),
-                base | (opts.flags & MsFlags::MS_RDONLY),
+                flags,
                 data.as_deref(),
             )
             .map_err(sys_err("mount cgroup", &sub_what))?;
@@ -363,13 +371,11 @@ fn mount_cgroup_v1(
                 None,
             )
             .map_err(sys_err("bind mount cgroup", &sub_what))?;
-            let mounted = sys::open_in_root(root, &sub, libc::O_PATH)
-                .map_err(sys_err("reopen", &sub_what))?;
-            bind_remount(
-                &sys::fd_path(&mounted),
-                base | (opts.flags & MsFlags::MS_RDONLY),
-                &sub_what,
-            )?;
+            if !recursive_attrs {
+                let mounted = sys::open_in_root(root, &dest.join(&name), libc::O_PATH)
+                    .map_err(sys_err("reopen", &sub_what))?;
+                bind_remount(&sys::fd_path(&mounted), flags, &sub_what)?;
+            }
         }
         // Co-mounted controllers (cpu,cpuacct) get a link per controller.
         if h.controllers.len() > 1 {
@@ -378,18 +384,33 @@ fn mount_cgroup_v1(
                 .iter()
                 .filter(|c| !c.starts_with("name=") && **c != name)
             {
-                let parent = sys::open_in_root(root, dest, libc::O_PATH | libc::O_DIRECTORY)
-                    .map_err(sys_err("open", what))?;
-                symlink_at(&parent, &name, c).map_err(sys_err("symlink cgroup controller", c))?;
+                symlink_at(&tmpfs, &name, c).map_err(sys_err("symlink cgroup controller", c))?;
             }
         }
     }
-    if opts.flags.contains(MsFlags::MS_RDONLY) {
-        let mounted =
-            sys::open_in_root(root, dest, libc::O_PATH).map_err(sys_err("reopen", what))?;
-        bind_remount(&sys::fd_path(&mounted), base | MsFlags::MS_RDONLY, what)?;
+    if recursive_attrs {
+        // The tmpfs and every bind in it (and below them), in one call.
+        sys::mount_setattr_recursive(&tmpfs, attrs, 0)
+            .map_err(sys_err("set the attributes of", what))?;
+    } else if opts.flags.contains(MsFlags::MS_RDONLY) {
+        bind_remount(&sys::fd_path(&tmpfs), base | MsFlags::MS_RDONLY, what)?;
     }
     Ok(())
+}
+
+/// The mount_setattr(2) attributes that `flags` sets (read-only, nosuid,
+/// nodev, noexec); atime is left as each mount has it.
+fn mount_attrs(flags: MsFlags) -> u64 {
+    use crate::mount_options::attr;
+    [
+        (MsFlags::MS_RDONLY, attr::RDONLY),
+        (MsFlags::MS_NOSUID, attr::NOSUID),
+        (MsFlags::MS_NODEV, attr::NODEV),
+        (MsFlags::MS_NOEXEC, attr::NOEXEC),
+    ]
+    .into_iter()
+    .filter(|(f, _)| flags.contains(*f))
+    .fold(0, |acc, (_, a)| acc | a)
 }
 
 /// This process's cgroup in hierarchy `h`, from /proc/self/cgroup.

@@ -289,6 +289,51 @@ pub fn mount_setattr_recursive(fd: &OwnedFd, set: u64, clr: u64) -> Result<(), E
     }
 }
 
+/// Whether the kernel has mount_setattr(2) (Linux 5.12): asked once, with
+/// an invalid fd, which such a kernel refuses with EBADF rather than ENOSYS.
+pub fn mount_setattr_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        // SAFETY: an invalid fd and null pointers: the kernel checks and
+        // fails before reading anything.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                -1,
+                std::ptr::null::<libc::c_char>(),
+                0,
+                std::ptr::null::<MountAttr>(),
+                0usize,
+            )
+        };
+        !(rc < 0 && Errno::last() == Errno::ENOSYS)
+    })
+}
+
+/// Makes directory `name` in `dir` (an existing one will do) and opens it
+/// `O_PATH`, not following a symlink there.
+pub fn mkdir_open_at(dir: &OwnedFd, name: &str) -> Result<OwnedFd, Errno> {
+    let c = CString::new(name).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: valid dirfd and NUL-terminated name.
+    let rc = unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) };
+    if rc != 0 && Errno::last() != Errno::EEXIST {
+        return Err(Errno::last());
+    }
+    // SAFETY: valid dirfd and NUL-terminated name; the result is a new fd.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: openat just returned this fd; nothing else owns it.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
 /// setns(2) on an fd, for the namespace type `nstype` (a CLONE_NEW* flag).
 pub fn setns(fd: RawFd, nstype: i32) -> Result<(), Errno> {
     // SAFETY: plain integer arguments.
