@@ -24,7 +24,8 @@ want_musl() {
 	command -v rustup >/dev/null 2>&1 || return 1
 	rustup target list --installed 2>/dev/null | grep -qx "$musl" && return 0
 	log "adding the $musl target (rustup target add $musl)"
-	rustup target add "$musl" >&2
+	# Bounded: an unreachable download server must not hang the build.
+	timeout 300 rustup target add "$musl" >&2
 }
 
 cd "$repo"
