@@ -218,6 +218,7 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
             a.unshare_flags as i32,
         ))
         .map_err(Error::sys("unshare", "namespaces"))?;
+        crate::trace::phase("init: its namespaces made");
     }
     // Everything from here on happens in the container's cgroup: its
     // cgroup namespace, hooks, mounts, device nodes.
@@ -226,7 +227,7 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
             .map_err(Error::sys("receive from", "the runtime"))?
             .as_slice()
         {
-            b"C" => {}
+            b"C" => crate::trace::phase("init: in its cgroup"),
             _ => {
                 return Err(Error::Init(
                     "runtime closed the sync socket during setup".into(),
@@ -257,6 +258,7 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         idmapped: a.idmapped,
     };
     rootfs::prepare(&cx)?;
+    crate::trace::phase("init: mounts and devices done");
     let hook_list = crate::bundle::hook_lists(spec);
     let has = |k: &str| hook_list.iter().any(|(n, h)| *n == k && !h.is_empty());
     if has("prestart") || has("createRuntime") {
@@ -273,6 +275,7 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         hooks::run("createContainer", h, &creating)?;
     }
     rootfs::pivot(&a.bundle.rootfs, a.no_pivot)?;
+    crate::trace::phase("init: pivot_root done");
     let process = spec
         .process()
         .as_ref()
@@ -300,6 +303,8 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         }
     }
     rootfs::mask_and_protect(spec)?;
+    // The last record from init: the fds it closes next include the log's.
+    crate::trace::phase("init: masked and read-only paths done");
     if spec
         .root()
         .as_ref()

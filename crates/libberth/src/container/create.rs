@@ -481,7 +481,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
                 init::send(sync, b"h").map_err(Error::sys("send to", "container init"))?;
             }
             Some(b'R') => {
-                crate::trace::phase("init ready: mounts, pivot_root, user and capabilities done");
+                crate::trace::phase("init ready: rlimits, user, capabilities, seccomp done");
                 crate::failpoint::hit("create:ready");
                 break;
             }
