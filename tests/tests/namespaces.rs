@@ -403,3 +403,96 @@ fn joined_user_namespace_owns_the_new_namespaces() {
     }
     rt.delete_force(&owner_id).ok();
 }
+
+#[test]
+fn a_joined_user_namespace_gets_none_of_the_callers_groups() {
+    // A user namespace made by an unprivileged user has setgroups denied:
+    // whatever supplementary groups a process has when it joins, it keeps.
+    // Started by root with groups 0 and 4 (as sudo leaves them), the
+    // container must not read a host file only group root may read.
+    if skip_unless_berth("runc 1.1.5 fails to start a container in this namespace owned by nobody")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod dir");
+    let secret = dir.path().join("secret");
+    fs::write(&secret, "the-secret\n").expect("write secret");
+    fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o040))
+        .expect("chmod secret");
+    // The namespace's owner: nobody, mapped as root of a new user and pid
+    // namespace, with `sleep` as that namespace's pid 1.
+    let mut owner = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .args([
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--pid",
+            "--fork",
+            "sleep",
+            "60",
+        ])
+        .spawn()
+        .expect("start the namespace owner");
+    let sleeper = berth_e2e::wait_until(std::time::Duration::from_secs(5), || {
+        fs::read_to_string(format!("/proc/{}/task/{}/children", owner.id(), owner.id()))
+            .ok()
+            .and_then(|c| c.split_whitespace().next().map(str::to_owned))
+            .is_some_and(|p| {
+                fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|e| e.ends_with("sleep"))
+            })
+    });
+    assert!(sleeper, "the namespace owner did not start");
+    let pid = fs::read_to_string(format!("/proc/{}/task/{}/children", owner.id(), owner.id()))
+        .expect("children")
+        .split_whitespace()
+        .next()
+        .expect("sleep's pid")
+        .to_owned();
+
+    let wrapper = dir.path().join("runtime");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec setpriv --groups 0,4 -- '{}' \"$@\"\n",
+            berth_e2e::runtime_bin().display()
+        ),
+    )
+    .expect("write wrapper");
+    fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod wrapper");
+    let rt = Runtime::with_bin(wrapper);
+    let mut bundle = Bundle::new();
+    bundle
+        .user_namespace(65534, 1)
+        .namespace("user", Some(&format!("/proc/{pid}/ns/user")))
+        .namespace("pid", Some(&format!("/proc/{pid}/ns/pid")))
+        .bind(&secret, "/etc/hostname", &["ro"])
+        .sh("grep '^Groups' /proc/self/status; cat /etc/hostname 2>&1; true");
+    // One id is mapped: devpts cannot take gid 5 there.
+    if let Some(mounts) = bundle.config_mut()["mounts"].as_array_mut() {
+        for m in mounts.iter_mut().filter(|m| m["type"] == "devpts") {
+            if let Some(opts) = m["options"].as_array_mut() {
+                opts.retain(|o| o != "gid=5");
+            }
+        }
+    }
+    let out = rt.run(&unique_id("userns-groups"), &bundle);
+    let _ = owner.kill();
+    let _ = owner.wait();
+    out.ok();
+    assert!(
+        !out.stdout.contains("the-secret"),
+        "read with the caller's groups: {out}"
+    );
+    let groups = out.stdout.lines().next().unwrap_or_default();
+    assert_eq!(groups.trim_start_matches("Groups:").trim(), "", "{out}");
+}

@@ -200,6 +200,12 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
             .map_err(Error::sys("setresuid", "0 in the user namespace"))?;
     }
     for (nstype, fd) in a.join {
+        if *nstype == libc::CLONE_NEWUSER {
+            sys::drop_groups_before_joining_userns().map_err(Error::sys(
+                "setgroups",
+                "[] before joining the user namespace",
+            ))?;
+        }
         sys::setns(*fd, *nstype).map_err(Error::sys("join namespace", ns_name(*nstype)))?;
         if *nstype == libc::CLONE_NEWUSER {
             // Our host ids mean nothing there (files we make would fail
@@ -211,8 +217,11 @@ fn setup(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         }
     }
     // The uid switch and a joined user namespace are credential changes,
-    // which clear the parent-death signal: arm it again.
+    // which clear the parent-death signal: arm it again. They can also make
+    // the process dumpable again (fs.suid_dumpable=1): not until the execve.
     die_with_runtime(a.sync, -1)?;
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     if a.unshare_flags != 0 {
         nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
             a.unshare_flags as i32,

@@ -69,12 +69,13 @@ impl Prepared<'_> {
     /// Installs a late seccomp filter, resets signals and execs; returns
     /// only on failure.
     pub fn exec(&self) -> Error {
+        // Before the filter, which may not allow rt_sigaction.
+        reset_signals();
         if let Some(s) = &self.late_seccomp {
             if let Err(e) = s.install() {
                 return e;
             }
         }
-        reset_signals();
         let mut argv: Vec<*const libc::c_char> = self.argv.iter().map(|c| c.as_ptr()).collect();
         argv.push(std::ptr::null());
         let mut envp: Vec<*const libc::c_char> = self.envp.iter().map(|c| c.as_ptr()).collect();
@@ -135,6 +136,10 @@ pub fn prepare<'a>(
     let nnp = process.no_new_privileges() == Some(true);
     let late_seccomp = match seccomp {
         Some(s) if !nnp => {
+            // Signals are still reset right before the execve, under this
+            // filter: resetting now would let a SIGPIPE from a
+            // startContainer hook's closed stdin kill init. A profile that
+            // denies rt_sigaction keeps what was ignored (as with runc).
             s.install()?;
             None
         }
@@ -250,6 +255,18 @@ pub fn note_ignored_signals() {
 /// Restores default dispositions and an empty mask: the Rust runtime
 /// ignores SIGPIPE, and an ignored signal stays ignored across execve.
 fn reset_signals() {
+    reset_dispositions();
+    // SAFETY: an empty set from sigemptyset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// SIG_DFL for every signal ignored at the clone (the only ones an execve
+/// does not reset itself).
+fn reset_dispositions() {
     let ignored = IGNORED_AT_CLONE.load(Ordering::Relaxed);
     // SIG_DFL, no flags, no restorer, an empty mask: all zeros in the
     // kernel's struct sigaction whatever its layout (four words at most).
@@ -271,12 +288,6 @@ fn reset_signals() {
                 8usize,
             )
         };
-    }
-    // SAFETY: an empty set from sigemptyset.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
 }
 

@@ -325,8 +325,7 @@ fn mount_cgroup_v1(
     // The flags every bind below gets: all at once at the end when the
     // kernel has mount_setattr(2), else one remount per bind.
     let flags = base | (opts.flags & MsFlags::MS_RDONLY);
-    let attrs = mount_attrs(flags);
-    let recursive_attrs = sys::mount_setattr_available();
+    let mut bound = Vec::new();
     for h in v1 {
         let name = h
             .mount_point
@@ -371,11 +370,7 @@ fn mount_cgroup_v1(
                 None,
             )
             .map_err(sys_err("bind mount cgroup", &sub_what))?;
-            if !recursive_attrs {
-                let mounted = sys::open_in_root(root, &dest.join(&name), libc::O_PATH)
-                    .map_err(sys_err("reopen", &sub_what))?;
-                bind_remount(&sys::fd_path(&mounted), flags, &sub_what)?;
-            }
+            bound.push(name.clone());
         }
         // Co-mounted controllers (cpu,cpuacct) get a link per controller.
         if h.controllers.len() > 1 {
@@ -388,12 +383,25 @@ fn mount_cgroup_v1(
             }
         }
     }
-    if recursive_attrs {
-        // The tmpfs and every bind in it (and below them), in one call.
-        sys::mount_setattr_recursive(&tmpfs, attrs, 0)
-            .map_err(sys_err("set the attributes of", what))?;
-    } else if opts.flags.contains(MsFlags::MS_RDONLY) {
-        bind_remount(&sys::fd_path(&tmpfs), base | MsFlags::MS_RDONLY, what)?;
+    // The tmpfs and every bind in it (and below them) in one call; a
+    // kernel without mount_setattr(2), or a seccomp filter refusing it
+    // (berth nested in an older container), gets one remount per bind.
+    let remount_each = !sys::mount_setattr_available()
+        || match sys::mount_setattr_recursive(&tmpfs, mount_attrs(flags), 0) {
+            Ok(()) => false,
+            Err(Errno::EPERM | Errno::ENOSYS) => true,
+            Err(e) => return Err(sys_err("set the attributes of", what)(e)),
+        };
+    if remount_each {
+        for name in &bound {
+            let sub_what = format!("{what} ({name})");
+            let mounted = sys::open_in_root(root, &dest.join(name), libc::O_PATH)
+                .map_err(sys_err("reopen", &sub_what))?;
+            bind_remount(&sys::fd_path(&mounted), flags, &sub_what)?;
+        }
+        if opts.flags.contains(MsFlags::MS_RDONLY) {
+            bind_remount(&sys::fd_path(&tmpfs), base | MsFlags::MS_RDONLY, what)?;
+        }
     }
     Ok(())
 }

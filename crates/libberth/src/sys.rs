@@ -334,6 +334,18 @@ pub fn mkdir_open_at(dir: &OwnedFd, name: &str) -> Result<OwnedFd, Errno> {
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
 
+/// Drops every supplementary group before a joined user namespace, while
+/// still privileged in the caller's: a namespace whose `setgroups` is
+/// `deny` would keep them for good, so the container would act with the
+/// caller's host groups (root's 0, sudo's…) in its permission checks. An
+/// unprivileged caller cannot drop them, and they are only its own.
+pub fn drop_groups_before_joining_userns() -> Result<(), Errno> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    nix::unistd::setgroups(&[])
+}
+
 /// setns(2) on an fd, for the namespace type `nstype` (a CLONE_NEW* flag).
 pub fn setns(fd: RawFd, nstype: i32) -> Result<(), Errno> {
     // SAFETY: plain integer arguments.

@@ -496,11 +496,20 @@ impl ExecChild<'_> {
             _ => return Err(Error::Init("runtime went away".into())),
         };
         for (t, fd) in self.joins {
+            if *t == libc::CLONE_NEWUSER {
+                sys::drop_groups_before_joining_userns().map_err(Error::sys(
+                    "setgroups",
+                    "[] before joining the container's user namespace",
+                ))?;
+            }
             sys::setns(*fd, *t).map_err(Error::sys("join container namespace", t))?;
         }
         // Entering the container's user namespace is a credential change,
-        // which clears the parent-death signal: arm it again.
+        // which clears the parent-death signal (arm it again) and can make
+        // the process dumpable again (make it not).
         crate::init::die_with_runtime(self.sync, -1)?;
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
         if let Some(sock) = self.console {
             crate::tty::setup_console(sock, self.process.console_size().as_ref(), false)?;
         }
