@@ -317,7 +317,7 @@ impl FsManager {
                     if parent.is_none() {
                         parent = Some(read_both(&parent_dir)?);
                     }
-                    let value = &parent.as_ref().map_or("", |p| p[i].as_str());
+                    let value = parent.as_ref().map_or("", |p| p[i].as_str());
                     let target = dir.join(FILES[i]);
                     std::fs::write(&target, value).map_err(io_err("write", &target))?;
                     own[i] = value.to_string();

@@ -96,7 +96,6 @@ pub fn recv(fd: RawFd) -> std::result::Result<Vec<u8>, Errno> {
             Ok(n) => {
                 // SAFETY: recv initialised the first n bytes.
                 unsafe { buf.set_len(n as usize) };
-                buf.shrink_to_fit();
                 return Ok(buf);
             }
         }

@@ -254,19 +254,8 @@ pub fn note_ignored_signals() {
 
 /// Restores default dispositions and an empty mask: the Rust runtime
 /// ignores SIGPIPE, and an ignored signal stays ignored across execve.
+/// Only signals ignored at the clone need it: an execve resets caught ones.
 fn reset_signals() {
-    reset_dispositions();
-    // SAFETY: an empty set from sigemptyset.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    }
-}
-
-/// SIG_DFL for every signal ignored at the clone (the only ones an execve
-/// does not reset itself).
-fn reset_dispositions() {
     let ignored = IGNORED_AT_CLONE.load(Ordering::Relaxed);
     // SIG_DFL, no flags, no restorer, an empty mask: all zeros in the
     // kernel's struct sigaction whatever its layout (four words at most).
@@ -288,6 +277,12 @@ fn reset_dispositions() {
                 8usize,
             )
         };
+    }
+    // SAFETY: an empty set from sigemptyset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
 }
 

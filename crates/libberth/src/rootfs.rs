@@ -386,12 +386,11 @@ fn mount_cgroup_v1(
     // The tmpfs and every bind in it (and below them) in one call; a
     // kernel without mount_setattr(2), or a seccomp filter refusing it
     // (berth nested in an older container), gets one remount per bind.
-    let remount_each = !sys::mount_setattr_available()
-        || match sys::mount_setattr_recursive(&tmpfs, mount_attrs(flags), 0) {
-            Ok(()) => false,
-            Err(Errno::EPERM | Errno::ENOSYS) => true,
-            Err(e) => return Err(sys_err("set the attributes of", what)(e)),
-        };
+    let remount_each = match sys::mount_setattr_recursive(&tmpfs, mount_attrs(flags), 0) {
+        Ok(()) => false,
+        Err(Errno::EPERM | Errno::ENOSYS) => true,
+        Err(e) => return Err(sys_err("set the attributes of", what)(e)),
+    };
     if remount_each {
         for name in &bound {
             let sub_what = format!("{what} ({name})");

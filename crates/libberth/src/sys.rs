@@ -289,27 +289,6 @@ pub fn mount_setattr_recursive(fd: &OwnedFd, set: u64, clr: u64) -> Result<(), E
     }
 }
 
-/// Whether the kernel has mount_setattr(2) (Linux 5.12): asked once, with
-/// an invalid fd, which such a kernel refuses with EBADF rather than ENOSYS.
-pub fn mount_setattr_available() -> bool {
-    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        // SAFETY: an invalid fd and null pointers: the kernel checks and
-        // fails before reading anything.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_mount_setattr,
-                -1,
-                std::ptr::null::<libc::c_char>(),
-                0,
-                std::ptr::null::<MountAttr>(),
-                0usize,
-            )
-        };
-        !(rc < 0 && Errno::last() == Errno::ENOSYS)
-    })
-}
-
 /// Makes directory `name` in `dir` (an existing one will do) and opens it
 /// `O_PATH`, not following a symlink there.
 pub fn mkdir_open_at(dir: &OwnedFd, name: &str) -> Result<OwnedFd, Errno> {

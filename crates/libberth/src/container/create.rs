@@ -245,7 +245,10 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     // must exist first, for CLONE_INTO_CGROUP; rootless, whether it can be
     // made decides how init is set up.
     let defer_cgroup = !opts.rootless && layout.mode() != berth_cgroups::Mode::V2;
-    let limits = || -> Result<()> {
+    // Once the cgroup exists: its limits and device rules.
+    let limit_cgroup = || -> Result<()> {
+        crate::trace::phase("cgroup created");
+        crate::failpoint::hit("create:cgroup");
         if let Some(resources) = linux.resources() {
             cgroup.apply(resources)?;
             if let Some(rules) = resources.devices() {
@@ -287,9 +290,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         }
     };
     if use_cgroup && !defer_cgroup {
-        crate::trace::phase("cgroup created");
-        crate::failpoint::hit("create:cgroup");
-        limits()?;
+        limit_cgroup()?;
     }
     let mut pty_socket = None;
     let console: Option<OwnedFd> = match &opts.console_socket {
@@ -455,9 +456,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         // While init makes its namespaces.
         if defer_cgroup {
             cgroup.create()?;
-            crate::trace::phase("cgroup created");
-            crate::failpoint::hit("create:cgroup");
-            limits()?;
+            limit_cgroup()?;
         }
         cgroup.add_task(pid)?;
         if go.is_ok() {
