@@ -45,6 +45,26 @@ impl Runtime {
         }
     }
 
+    /// `BERTH_BIN` started through `/bin/sh` as `PREFIX BIN ARGS...`, to
+    /// change how the runtime is started: `trap '' HUP; exec` (signals it
+    /// inherits ignored), `exec setpriv --groups 0,4 --` (its groups).
+    pub fn wrapped(prefix: &str) -> Self {
+        let mut rt = Self::new();
+        let wrapper = rt.io.path().join("runtime-wrapper");
+        std::fs::write(
+            &wrapper,
+            format!("#!/bin/sh\n{prefix} '{}' \"$@\"\n", rt.bin.display()),
+        )
+        .expect("write runtime wrapper");
+        std::fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod runtime wrapper");
+        rt.bin = wrapper;
+        rt
+    }
+
     pub fn bin(&self) -> &Path {
         &self.bin
     }

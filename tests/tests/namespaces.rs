@@ -2,10 +2,11 @@
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use berth_e2e::{skip_unless_berth, unique_id, Bundle, Runtime, IDLE};
+use berth_e2e::{skip_unless_berth, unique_id, Bundle, Invocation, Runtime, IDLE};
 
 /// `/proc/self/ns/<name>` names, with the config.json namespace type for each.
 const KINDS: [(&str, &str); 6] = [
@@ -425,10 +426,15 @@ fn a_joined_user_namespace_gets_none_of_the_callers_groups() {
     fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o040))
         .expect("chmod secret");
     // The namespace's owner: nobody, mapped as root of a new user and pid
-    // namespace, with `sleep` as that namespace's pid 1.
-    let mut owner = Command::new("setpriv")
-        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
-        .args([
+    // namespace, with `sleep` as that namespace's pid 1 (killed on drop).
+    let owner = Invocation::program(
+        Path::new("setpriv"),
+        &[
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
             "unshare",
             "--user",
             "--map-root-user",
@@ -436,40 +442,22 @@ fn a_joined_user_namespace_gets_none_of_the_callers_groups() {
             "--fork",
             "sleep",
             "60",
-        ])
-        .spawn()
-        .expect("start the namespace owner");
-    let sleeper = berth_e2e::wait_until(std::time::Duration::from_secs(5), || {
-        fs::read_to_string(format!("/proc/{}/task/{}/children", owner.id(), owner.id()))
+        ],
+        dir.path(),
+    )
+    .spawn();
+    let mut pid = String::new();
+    let started = berth_e2e::wait_until(std::time::Duration::from_secs(5), || {
+        let children = format!("/proc/{0}/task/{0}/children", owner.pid());
+        pid = fs::read_to_string(children)
             .ok()
             .and_then(|c| c.split_whitespace().next().map(str::to_owned))
-            .is_some_and(|p| {
-                fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|e| e.ends_with("sleep"))
-            })
+            .unwrap_or_default();
+        fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e.ends_with("sleep"))
     });
-    assert!(sleeper, "the namespace owner did not start");
-    let pid = fs::read_to_string(format!("/proc/{}/task/{}/children", owner.id(), owner.id()))
-        .expect("children")
-        .split_whitespace()
-        .next()
-        .expect("sleep's pid")
-        .to_owned();
+    assert!(started, "the namespace owner did not start");
 
-    let wrapper = dir.path().join("runtime");
-    fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nexec setpriv --groups 0,4 -- '{}' \"$@\"\n",
-            berth_e2e::runtime_bin().display()
-        ),
-    )
-    .expect("write wrapper");
-    fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod wrapper");
-    let rt = Runtime::with_bin(wrapper);
+    let rt = Runtime::wrapped("exec setpriv --groups 0,4 --");
     let mut bundle = Bundle::new();
     bundle
         .user_namespace(65534, 1)
@@ -486,8 +474,7 @@ fn a_joined_user_namespace_gets_none_of_the_callers_groups() {
         }
     }
     let out = rt.run(&unique_id("userns-groups"), &bundle);
-    let _ = owner.kill();
-    let _ = owner.wait();
+    drop(owner);
     out.ok();
     assert!(
         !out.stdout.contains("the-secret"),

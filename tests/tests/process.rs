@@ -324,22 +324,7 @@ fn signals_ignored_by_the_caller_are_not_ignored_in_the_container() {
     // An ignored signal stays ignored across execve: a runtime started with
     // SIGHUP and SIGUSR1 ignored (nohup, some supervisors) and its own
     // ignored SIGPIPE must not pass them on, to init or to exec'd processes.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wrapper = dir.path().join("runtime");
-    fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\ntrap '' HUP USR1 PIPE\nexec '{}' \"$@\"\n",
-            berth_e2e::runtime_bin().display()
-        ),
-    )
-    .expect("write wrapper");
-    fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod wrapper");
-    let rt = Runtime::with_bin(wrapper);
+    let rt = Runtime::wrapped("trap '' HUP USR1 PIPE\nexec");
     let mut bundle = Bundle::new();
     bundle.args(&["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]);
     // Bits n-1 of signals n: those the wrapper ignores (HUP, USR1, PIPE)
